@@ -1,0 +1,58 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://root@127.0.0.1:5432/test
+
+# A Python >= 3.12: $(PYTHON) if given, else the first suitable one on PATH or under pyenv.
+PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$HOME/.pyenv/versions/3.12*/bin/python3 $$HOME/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; break; }; done)
+
+.PHONY: help venv run test lint test-sqlite test-postgres browser bench clean
+
+help:
+	@echo "make run   - set up and start simulator + web + workers on SQLite"
+	@echo "make test  - ruff, then the whole suite on SQLite and on PostgreSQL"
+	@echo "make bench - run the benchmarks in bench/"
+
+$(VENV)/.installed: pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "No Python >= 3.12 found: install one (e.g. pyenv install 3.12) or run make PYTHON=/path/to/python3.12"; exit 1; fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "$(PYTHON) is older than 3.12: the dashboard needs Python >= 3.12 (Django 6)"; exit 1; }
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	mkdir -p var
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py rundemo
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "WARNING: could not install chromium; browser tests will be skipped"; }
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test-sqlite: venv
+	mkdir -p var
+	$(VENV)/bin/pytest
+
+test-postgres: venv
+	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== PostgreSQL ($(PG_URL)) =="; DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest; \
+	else echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL run"; fi
+
+test: venv browser lint test-sqlite test-postgres
+
+bench: venv
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,162 @@
+"""Admin: providers with their catalog, videos with history. Actions call services only."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from jobs import services
+from jobs.models import Batch, CatalogEntry, Provider, StatusChange, Video, WebhookDelivery
+from jobs.provider import ProviderError
+
+
+class CatalogInline(admin.TabularInline):
+    model = CatalogEntry
+    extra = 0
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "base_url",
+        "api_key_env",
+        "can_create",
+        "can_remix",
+        "webhooks_enabled",
+        "enabled",
+        "is_default",
+        "key_present",
+    ]
+    list_filter = ["enabled", "can_remix", "can_create", "webhooks_enabled"]
+    search_fields = ["name", "base_url"]
+    inlines = [CatalogInline]
+    actions = ["check_connection", "sync_now"]
+
+    @admin.display(boolean=True, description="key set")
+    def key_present(self, obj: Provider) -> bool:
+        return bool(obj.api_key)  # whether it is set, never the key itself
+
+    @admin.action(description="Check connection (Videos API, key, models)")
+    def check_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            level, text = services.check_provider(provider=provider)
+            self.message_user(request, f"{provider}: {text}", level)
+
+    @admin.action(description="Sync jobs from provider (import what is missing)")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            try:
+                seen, new = services.sync_from_provider(provider=provider)
+            except ProviderError as exc:
+                self.message_user(request, f"{provider}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{provider}: {seen} jobs seen, {new} imported.")
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = StatusChange
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "from_status", "to_status", "progress", "via", "note"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+PROVIDER_OWNED = [
+    "video_id",
+    "model",
+    "status",
+    "progress",
+    "created_at",
+    "completed_at",
+    "expires_at",
+    "prompt",
+    "size",
+    "seconds",
+    "remixed_from_video_id",
+    "error_code",
+    "error_message",
+]
+
+
+@admin.register(Video)
+class VideoAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "short_prompt",
+        "model",
+        "status",
+        "progress",
+        "submission",
+        "asset_state",
+        "owner",
+        "provider",
+        "requested_at",
+    ]
+    list_filter = ["status", "submission", "asset_state", "model", "provider", "owner"]
+    search_fields = ["video_id", "prompt", "remixed_from_video_id", "owner__username"]
+    date_hierarchy = "requested_at"
+    list_select_related = ["owner", "provider"]
+    readonly_fields = [
+        *PROVIDER_OWNED,
+        "idempotency_key",
+        "submission",
+        "submit_attempts",
+        "last_polled_at",
+        "poll_errors",
+        "last_error",
+        "archived_at",
+        "requested_at",
+        "updated_at",
+    ]
+    raw_id_fields = ["source", "owner", "batch"]
+    inlines = [StatusChangeInline]
+    actions = ["refresh_now", "archive_again", "delete_at_provider"]
+
+    @admin.display(description="prompt")
+    def short_prompt(self, obj: Video) -> str:
+        return format_html("{}", obj.prompt[:60] + ("…" if len(obj.prompt) > 60 else ""))
+
+    @admin.action(description="Refresh now")
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        for video in queryset:
+            services.refresh_now(video_id=video.pk)
+        self.message_user(request, f"{queryset.count()} videos will be refreshed now.")
+
+    @admin.action(description="Archive again")
+    def archive_again(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        for video in queryset.filter(status=Video.Status.COMPLETED):
+            services.rearchive(video_id=video.pk)
+        self.message_user(request, "Completed videos will be downloaded again.")
+
+    @admin.action(description="Delete at provider (and here)")
+    def delete_at_provider(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        for video in queryset.select_related("provider"):
+            try:
+                services.delete_video(video=video, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{video}: {' '.join(exc.messages)}", messages.ERROR)
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(admin.ModelAdmin):
+    list_display = ["video", "from_status", "to_status", "progress", "via", "at"]
+    list_filter = ["to_status", "via"]
+    list_select_related = ["video"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["webhook_id", "event_type", "video_id", "provider", "received_at"]
+    list_filter = ["event_type", "provider"]
+
+
+admin.site.register(Batch)

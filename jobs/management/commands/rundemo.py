@@ -1,0 +1,101 @@
+"""Start simulator + web server + task worker + tracker together; Ctrl-C stops all of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the whole demo locally: simulator, web, db_worker and track_videos."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--sim-port", type=int, default=int(os.environ.get("SIM_PORT", 8001)))
+        parser.add_argument("--sim-speed", default=os.environ.get("SIM_SPEED", "1"))
+        parser.add_argument("--samples", default=os.environ.get("SIM_SAMPLES", "3"))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        port, sim_port = options["port"], options["sim_port"]
+        for p in (port, sim_port):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", p)) == 0:
+                    raise CommandError(f"port {p} is in use; set PORT= or SIM_PORT= to another")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.setdefault(settings.PROVIDER_DEFAULT_API_KEY_ENV, "sk-local-simulator")
+        os.environ.setdefault(settings.PROVIDER_DEFAULT_API_KEY_ENV, "sk-local-simulator")
+        py = sys.executable
+        data_dir = str(settings.BASE_DIR / "var" / "simulator")
+        procs = [
+            subprocess.Popen(
+                [
+                    py,
+                    "-m",
+                    "simulator",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(sim_port),
+                    "--data-dir",
+                    data_dir,
+                    "--speed",
+                    options["sim_speed"],
+                    "--samples",
+                    options["samples"],
+                ],
+                env=env,
+            )
+        ]
+        try:
+            self.wait_for(sim_port)
+            call_command(
+                "seed_demo", base_url=f"http://127.0.0.1:{sim_port}/v1", stdout=self.stdout
+            )
+            manage = [py, str(settings.BASE_DIR / "manage.py")]
+            procs += [
+                subprocess.Popen(
+                    [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env
+                ),
+                subprocess.Popen([*manage, "db_worker"], env=env),
+                subprocess.Popen([*manage, "track_videos"], env=env),
+            ]
+            self.wait_for(port)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nRemix dashboard: http://127.0.0.1:{port}/   (simulator on :{sim_port}; "
+                    "Ctrl-C stops everything)\n"
+                )
+            )
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+            raise CommandError("a process exited; stopping the others")
+        except KeyboardInterrupt:
+            self.stdout.write("stopping…")
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+    @staticmethod
+    def wait_for(port: int, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise CommandError(f"nothing answered on port {port} within {seconds:.0f} s")

@@ -1,0 +1,342 @@
+"""The job lifecycle: providers, their catalogs, and videos mirroring the Video object."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from jobs.provider import ProviderClient
+
+# Ids are opaque: gateways such as LiteLLM rewrite them into ~200-character base64 strings.
+PROVIDER_ID_LENGTH = 512
+PROMPT_MAX_LENGTH = 32_000
+SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+
+env_var_name = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*$", "Use an environment variable NAME, like SORA_API_KEY."
+)
+
+
+class Provider(models.Model):
+    """A service that speaks the Videos API. The key stays in the environment, never in the DB."""
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.URLField(
+        max_length=500, help_text="Up to and including /v1, e.g. http://127.0.0.1:8001/v1"
+    )
+    api_key_env = models.CharField(
+        "API key variable",
+        max_length=100,
+        validators=[env_var_name],
+        help_text="Name of the environment variable that holds the API key (the key itself is "
+        "never stored here).",
+    )
+    webhook_secret_env = models.CharField(
+        "webhook secret variable",
+        max_length=100,
+        blank=True,
+        validators=[env_var_name],
+        help_text="Name of the environment variable holding the whsec_… signing secret.",
+    )
+    can_create = models.BooleanField("create", default=True)
+    can_remix = models.BooleanField("remix", default=True)
+    can_list = models.BooleanField(
+        "list / import",
+        default=True,
+        help_text="Some gateways cannot list jobs without a routing hint.",
+    )
+    webhooks_enabled = models.BooleanField(
+        "webhooks",
+        default=False,
+        help_text="The provider sends signed video.completed/video.failed events to this site.",
+    )
+    enabled = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_provider"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def api_key(self) -> str:
+        return os.environ.get(self.api_key_env, "")
+
+    @property
+    def webhook_secret(self) -> str:
+        return os.environ.get(self.webhook_secret_env, "") if self.webhook_secret_env else ""
+
+    def client(self) -> ProviderClient:
+        from jobs.provider import ProviderClient
+
+        return ProviderClient(
+            self.base_url,
+            self.api_key,
+            timeout=(5, settings.PROVIDER_TIMEOUT_SECONDS),
+            max_retries=settings.PROVIDER_MAX_RETRIES,
+        )
+
+    def model_ids(self) -> list[str]:
+        return sorted({entry.model for entry in self.catalog.all()})
+
+
+class CatalogEntry(models.Model):
+    """One model at one size: which clip lengths it allows and what a second costs."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="catalog")
+    model = models.CharField(max_length=100)
+    size = models.CharField(max_length=20)
+    seconds = models.JSONField(
+        default=list, help_text='Allowed clip lengths, e.g. ["4", "8", "12"]'
+    )
+    price_per_second = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["model", "size"]
+        verbose_name_plural = "catalog entries"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model", "size"], name="catalog_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.size} (${self.price_per_second}/s)"
+
+
+class Batch(models.Model):
+    """Several remixes of one source submitted together."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    source = models.ForeignKey("Video", on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk}"
+
+
+class Video(models.Model):
+    """A provider video job. Provider-owned fields mirror the Video object; local ones follow."""
+
+    class Status(models.TextChoices):  # the provider's own strings, stored as they come
+        QUEUED = "queued", "Queued"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Submission(models.TextChoices):
+        PENDING = "pending", "Waiting to submit"
+        UNKNOWN = "unknown", "Checking submission"  # sent, but the answer was lost
+        SUBMITTED = "submitted", "Submitted"
+        REJECTED = "rejected", "Rejected"
+        IMPORTED = "imported", "Imported"
+
+    class Assets(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ARCHIVED = "archived", "Archived"
+        EXPIRED = "expired", "Expired before archiving"
+        NONE = "none", "No assets"  # failed or rejected jobs never have any
+
+    ACTIVE = (Status.QUEUED, Status.IN_PROGRESS)
+    TERMINAL = (Status.COMPLETED, Status.FAILED)
+
+    # --- provider-owned: the Video object ---------------------------------------------------
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="videos")
+    # NULL, not "", until submitted: the unique (provider, video_id) must ignore unsent rows.
+    video_id = models.CharField(  # noqa: DJ001
+        "provider video id", max_length=PROVIDER_ID_LENGTH, null=True, blank=True
+    )
+    model = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(null=True, blank=True, help_text="Provider's created_at")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    prompt = models.TextField()
+    size = models.CharField(max_length=20)
+    seconds = models.CharField(max_length=10)
+    remixed_from_video_id = models.CharField(max_length=PROVIDER_ID_LENGTH, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+
+    # --- local concerns ---------------------------------------------------------------------
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="videos",
+        help_text="Who submitted it (empty for imported jobs).",
+    )
+    source = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="remixes",
+        help_text="The local video this remixes (lineage survives in remixed_from_video_id).",
+    )
+    batch = models.ForeignKey(
+        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="videos"
+    )
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    submission = models.CharField(max_length=16, choices=Submission, default=Submission.PENDING)
+    submit_attempts = models.PositiveSmallIntegerField(default=0)
+    input_reference = models.FileField(upload_to="references/%Y/%m/", blank=True, max_length=300)
+    cost_estimate = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    requested_at = models.DateTimeField(default=timezone.now, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    # When the tracker should next look at this row (submit, refresh or archive); NULL = settled.
+    # Claiming moves it into the future (a lease), so a crashed worker's job comes back by itself.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    poll_errors = models.PositiveSmallIntegerField(default=0, help_text="Consecutive failures")
+    last_error = models.TextField(blank=True, help_text="Last transient problem, for the row")
+    asset_state = models.CharField(max_length=10, choices=Assets, default=Assets.PENDING)
+    video_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
+    thumbnail_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
+    spritesheet_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    notify_pending = models.BooleanField(
+        default=False, help_text="The owner has not yet been told that it finished"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "video_id"],
+                condition=Q(video_id__isnull=False),
+                name="video_unique_provider_id",
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="video_progress_percent"),
+        ]
+        indexes = [
+            # jobs_for_table(): everybody's videos, newest first
+            models.Index(fields=["-requested_at", "-id"], name="video_recent"),
+            # jobs_for_table(mine=True) and the usage page
+            models.Index(fields=["owner", "-requested_at"], name="video_owner_recent"),
+            # jobs_for_table(status=...) and "is anything active?" on every poll
+            models.Index(fields=["status", "-requested_at"], name="video_status_recent"),
+            # due_videos() for track_videos: only rows with work left, so the index stays small
+            models.Index(
+                fields=["next_poll_at"], name="video_due", condition=Q(next_poll_at__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.video_id or f"(unsent #{self.pk})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        """Still moving: waiting to submit, queued or rendering."""
+        return self.submission != self.Submission.REJECTED and self.status in self.ACTIVE
+
+    @property
+    def is_final(self) -> bool:
+        return not self.is_active
+
+    @property
+    def display_status(self) -> str:
+        if self.submission in (self.Submission.PENDING, self.Submission.UNKNOWN):
+            return self.get_submission_display()
+        if self.submission == self.Submission.REJECTED:
+            return "Rejected"
+        return self.get_status_display()
+
+    @property
+    def status_key(self) -> str:
+        """A CSS-friendly state name for the badge."""
+        if self.submission in (self.Submission.PENDING, self.Submission.UNKNOWN):
+            return "waiting"
+        if self.submission == self.Submission.REJECTED:
+            return "failed"
+        return self.status
+
+    @property
+    def is_remix(self) -> bool:
+        return bool(self.remixed_from_video_id or self.source_id)
+
+    @property
+    def playable(self) -> bool:
+        return self.asset_state == self.Assets.ARCHIVED and bool(self.video_file)
+
+
+class StatusChange(models.Model):
+    """One observed transition, for audit."""
+
+    class Via(models.TextChoices):
+        SUBMIT = "submit"
+        POLL = "poll"
+        WEBHOOK = "webhook"
+        IMPORT = "import"
+        LOCAL = "local"
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    progress = models.PositiveSmallIntegerField(default=0)
+    at = models.DateTimeField(default=timezone.now)
+    via = models.CharField(max_length=10, choices=Via)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["video", "at"], name="history_video_at")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+class WebhookDelivery(models.Model):
+    """A webhook-id seen from a provider: replays are acknowledged and ignored."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE)
+    webhook_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    video_id = models.CharField(max_length=PROVIDER_ID_LENGTH, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "webhook_id"], name="webhook_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.webhook_id}"
+
+
+class LoginFailure(models.Model):
+    """Failed log-ins per username and address, for throttling."""
+
+    username = models.CharField(max_length=150)
+    address = models.GenericIPAddressField(null=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["username", "at"], name="login_failure_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.username} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,161 @@
+"""`python -m simulator`: a local, offline fake of the OpenAI Videos API (Sora 2 job API)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+from .config import FAULT_KINDS, ConfigError, Settings, new_webhook_secret, parse_faults
+from .media import FPS, SPRITE_COLUMNS, SPRITE_SCALE
+from .server import App, SimServer
+from .store import MODELS, Store
+
+EPILOG = f"""\
+API (under /v1, bearer auth): POST /videos (multipart or JSON), GET /videos/{{id}},
+GET /videos (after, limit 1..100, order asc|desc), DELETE /videos/{{id}},
+GET /videos/{{id}}/content?variant=video|thumbnail|spritesheet, POST /videos/{{id}}/remix.
+Models: {", ".join(MODELS)}.
+The Idempotency-Key header on POST /videos and POST /videos/{{id}}/remix returns the
+stored job (current state) instead of creating a second one.
+
+Lifecycle: a job takes 5 s per clip second / speed (queued for the first 10 %, then
+in_progress with progress 0..99, then completed), fixed when the job is created.
+
+Media (generated on first download, cached in the data dir): video = H.264 + AAC MP4 of
+exactly the job's size and length at {FPS} fps; thumbnail = full-size WebP of the middle
+frame; spritesheet = JPEG grid, one tile per clip second at 1/{SPRITE_SCALE} size,
+{SPRITE_COLUMNS} tiles per row.
+
+Fault kinds: {", ".join(FAULT_KINDS)}
+  429: error envelope + Retry-After / retry-after-ms; 500, 503: error envelope;
+  502: an HTML page; timeout: stall --hang-seconds, then answer; drop: close the
+  connection with no response; malformed: 200 with truncated JSON; accept_then_drop /
+  accept_then_timeout (POST create/remix only): create the job, then drop / stall.
+
+Control endpoints (no auth, JSON, never faulted):
+  GET|POST /_sim/config            read / patch settings (option names with underscores)
+  POST /_sim/faults/next           {{"fault": "429", "count": 2, "method": "GET",
+                                    "path": "/v1/videos"}} scripted faults, used first
+  GET /_sim/faults, DELETE /_sim/faults   pending scripted faults / clear them
+  POST /_sim/videos/{{id}}/expire    make a completed video's assets expire now
+  POST /_sim/seed                  {{"count": 3}} completed sample videos, returned as a list
+  GET /_sim/stats                  request counts per route and per video, jobs_created,
+                                   faults_injected, webhook deliveries
+  POST /_sim/reset                 forget every video, key, stat and scripted fault
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="Fake OpenAI Videos API (Sora 2 jobs) for local development, tests and "
+                    "benchmarks. Offline; state in SQLite under --data-dir.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    add("--port", type=int, default=8001, help="port to listen on, 0 = any free (default 8001)")
+    add("--speed", type=float, default=1.0,
+        help="divide every duration (render time, expiry) by N (default 1: a 4 s clip takes "
+             "~20 s)")
+    add("--api-key", default=None,
+        help="bearer key required on /v1; without it any non-empty key is accepted")
+    add("--data-dir", type=Path, default=None,
+        help="where jobs (SQLite) and generated media live; a restart with the same dir keeps "
+             "every job (default: a temporary dir removed at exit)")
+    add("--expires-after", type=float, default=3600.0, metavar="S",
+        help="assets expire S seconds after completion, divided by speed (default 3600)")
+    add("--samples", type=int, default=0, metavar="N",
+        help="create N completed sample videos at start when the store is empty (default 0)")
+    add("--fault-rate", type=float, default=0.0, metavar="F",
+        help="probability (0..1) that an API request gets an injected fault (default 0)")
+    add("--faults", default="all", metavar="LIST",
+        help="comma list of fault kinds to draw from (default: all kinds, listed below)")
+    add("--retry-after", type=float, default=1.0, metavar="S",
+        help="Retry-After seconds sent with injected 429s (default 1)")
+    add("--hang-seconds", type=float, default=40.0, metavar="S",
+        help="how long a timeout fault stalls before answering (default 40)")
+    add("--fail-rate", type=float, default=0.0, metavar="F",
+        help="probability that a new job ends failed (default 0)")
+    add("--slow-rate", type=float, default=0.0, metavar="F",
+        help="probability that a new job is --slow-factor times slower (default 0)")
+    add("--slow-factor", type=float, default=4.0, metavar="X",
+        help="how much slower a slow job is (default 4)")
+    add("--webhook-url", default=None, metavar="URL",
+        help="POST signed video.completed / video.failed events here (Standard Webhooks)")
+    add("--webhook-secret", default=None, metavar="whsec_...",
+        help="signing secret (default: a random whsec_ secret, shown by GET /_sim/config)")
+    add("--webhook-duplicates", action="store_true",
+        help="deliver every event twice (same webhook-id)")
+    add("--webhook-shuffle", action="store_true",
+        help="hold events up to 1.5 s and deliver them in random order")
+    add("--webhook-delay", type=float, default=0.0, metavar="S",
+        help="delay every delivery by S seconds (default 0)")
+    add("--pad-video-mb", type=float, default=0.0, metavar="N",
+        help="append an MP4 'free' box of N MiB to each video (large assets for memory "
+             "benchmarks; fixed per video at its first download) (default 0)")
+    add("--verbose", action="store_true", help="log one line per request to stderr")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    patch = {name: getattr(args, name) for name in (
+        "speed", "api_key", "expires_after", "samples", "fault_rate", "retry_after",
+        "hang_seconds", "fail_rate", "slow_rate", "slow_factor", "webhook_url",
+        "webhook_secret", "webhook_duplicates", "webhook_shuffle", "webhook_delay",
+        "pad_video_mb")}
+    patch["faults"] = parse_faults(args.faults)
+    settings.update(patch)
+    if settings.webhook_secret is None:
+        settings.webhook_secret = new_webhook_secret()
+    return settings
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # leaves serve_forever so the finally block cleans up
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    temporary = args.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="sora-sim-")) if temporary else args.data_dir
+    store = Store(data_dir)
+    app = App(settings, store, verbose=args.verbose)
+    try:
+        server = SimServer((args.host, args.port), app)
+    except OSError as exc:
+        print(f"simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        store.close()
+        return 1
+    if settings.samples and store.count() == 0:
+        store.seed(settings.samples, settings)
+    app.webhooks.start()
+    signal.signal(signal.SIGTERM, _terminate)
+    host, port = server.server_address[:2]
+    print(f"Sora simulator: http://{host}:{port}/v1 (data dir {data_dir}, speed "
+          f"{settings.speed:g})", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.25)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.webhooks.stop()
+        server.server_close()
+        store.close()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

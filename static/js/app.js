@@ -1,0 +1,81 @@
+// Remix dashboard front end: one poll per tab per tick, countdowns, character count, toasts.
+// No inline scripts or eval (the CSP forbids both), so htmx triggers are plain custom events.
+(function () {
+  "use strict";
+  const baseTitle = document.title;
+  const pollMs = Math.max(500, parseFloat(document.body.dataset.pollSeconds || "2") * 1000);
+
+  // Only elements marked data-poll (the whole table, or a detail panel) refresh: one request per
+  // tick for the whole page. Hidden tabs skip ticks and catch up as soon as they are visible.
+  function tick() {
+    if (document.hidden || !window.htmx) return;
+    document.querySelectorAll("[data-poll]").forEach((el) => htmx.trigger(el, "poll"));
+  }
+  setInterval(tick, pollMs);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) tick(); });
+
+  function countdowns(root) {
+    const now = Date.now() / 1000;
+    (root || document).querySelectorAll("time[data-expires]").forEach((el) => {
+      const left = Math.round(parseFloat(el.dataset.expires) - now);
+      if (left <= 0) { el.textContent = "links expired"; el.classList.add("bad"); return; }
+      const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      el.textContent = "expires in " + (h ? h + "h " : "") + String(m).padStart(h ? 2 : 1, "0") + "m " + String(s).padStart(2, "0") + "s";
+    });
+  }
+  setInterval(countdowns, 1000);
+
+  const shown = new Set(JSON.parse(sessionStorage.getItem("toasts-shown") || "[]"));
+  function toast(node, level) {
+    const list = document.getElementById("toasts");
+    const li = document.createElement("li");
+    li.className = "toast " + (level || "info");
+    li.appendChild(node);
+    list.appendChild(li);
+    setTimeout(() => li.remove(), 8000);
+  }
+  function notices(root) {
+    (root || document).querySelectorAll("template[data-toast]").forEach((t) => {
+      const id = t.dataset.toast;
+      t.remove();
+      if (shown.has(id)) return;
+      shown.add(id);
+      sessionStorage.setItem("toasts-shown", JSON.stringify([...shown].slice(-200)));
+      toast(t.content.cloneNode(true), t.dataset.level);
+    });
+    const running = document.querySelector("[data-running]");
+    const n = running ? parseInt(running.dataset.running || "0", 10) : 0;
+    document.title = n > 0 ? "(" + n + ") " + baseTitle : baseTitle;
+  }
+  function fadeMessages() {
+    document.querySelectorAll("#toasts > li").forEach((li) => setTimeout(() => li.remove(), 8000));
+  }
+
+  function counters() {
+    document.querySelectorAll("[data-count-for]").forEach((out) => {
+      const field = document.getElementById(out.dataset.countFor);
+      if (!field || field.dataset.counted) return;
+      field.dataset.counted = "1";
+      const max = parseInt(field.dataset.maxlength || "32000", 10);
+      const update = () => {
+        const len = field.value.replace(/\r\n?/g, "\n").length;
+        out.textContent = len.toLocaleString();
+        out.classList.toggle("bad", len > max || field.value.trim() === "");
+      };
+      field.addEventListener("input", update);
+      update();
+    });
+  }
+
+  // Prevent a double click from posting twice; the idempotency key makes it harmless anyway.
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (form.dataset.submitted) { e.preventDefault(); return; }
+    form.dataset.submitted = "1";
+    setTimeout(() => delete form.dataset.submitted, 5000);
+  });
+
+  function init(root) { countdowns(root); notices(root); counters(); }
+  document.addEventListener("DOMContentLoaded", () => { init(document); fadeMessages(); });
+  document.addEventListener("htmx:afterSettle", (e) => init(e.target));
+})();

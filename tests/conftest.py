@@ -1,0 +1,190 @@
+"""Shared fixtures: a real simulator process over HTTP, users and clients."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Simulator:
+    """A running `python -m simulator` process and helpers for its control endpoints."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, data_dir: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.data_dir = data_dir
+        self.root = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.root}/v1"
+
+    def control(self, method: str, path: str, **kwargs: object) -> dict:
+        r = requests.request(method, f"{self.root}/_sim/{path}", timeout=30, **kwargs)
+        r.raise_for_status()
+        return r.json()
+
+    def configure(self, **settings: object) -> dict:
+        return self.control("POST", "config", json=settings)
+
+    def script_faults(self, fault: str, count: int = 1, **match: str) -> dict:
+        return self.control("POST", "faults/next", json={"fault": fault, "count": count, **match})
+
+    def seed(self, count: int = 1) -> list[dict]:
+        return self.control("POST", "seed", json={"count": count})["data"]
+
+    def expire(self, video_id: str) -> dict:
+        return self.control("POST", f"videos/{video_id}/expire")
+
+    def stats(self) -> dict:
+        return self.control("GET", "stats")
+
+    def reset(self) -> None:
+        self.control("POST", "reset")
+
+
+def start_simulator(data_dir: Path, *args: str) -> Simulator:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"simulator exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return Simulator(proc, port, data_dir)
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("simulator did not start within 20 s")
+
+
+def stop_simulator(sim: Simulator) -> None:
+    sim.proc.terminate()
+    try:
+        sim.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        sim.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """One simulator for the whole session; fast (speed 40) so a 4 s clip finishes in ~0.5 s."""
+    sim = start_simulator(tmp_path_factory.mktemp("sim"), "--speed", "40", "--hang-seconds", "3")
+    yield sim
+    stop_simulator(sim)
+
+
+@pytest.fixture
+def simulator(simulator_process: Simulator) -> Iterator[Simulator]:
+    """The session simulator, reset to a clean state (no jobs, no faults) for each test."""
+    simulator_process.reset()
+    simulator_process.configure(
+        speed=40, fault_rate=0, fail_rate=0, slow_rate=0, webhook_url=None, hang_seconds=3
+    )
+    yield simulator_process
+    simulator_process.reset()
+
+
+# --- Django fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Every test archives into its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def provider(db, simulator: Simulator):  # type: ignore[no-untyped-def]
+    from jobs.management.commands.seed_demo import seed_catalog
+    from jobs.models import Provider
+
+    p = Provider.objects.create(
+        name="Sim", base_url=simulator.base_url, api_key_env="SIMULATOR_API_KEY", is_default=True
+    )
+    seed_catalog(p)
+    return p
+
+
+@pytest.fixture
+def alice(db, django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user("alice", password="alice-pass-123")
+
+
+@pytest.fixture
+def bob(db, django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user("bob", password="bob-pass-123")
+
+
+@pytest.fixture
+def staff(db, django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user(
+        "staff", password="staff-pass-123", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def alice_client(client, alice):  # type: ignore[no-untyped-def]
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def completed(provider, simulator: Simulator):  # type: ignore[no-untyped-def]
+    """A completed video at the provider, imported locally (as `make run` seeds them)."""
+    from jobs import services
+
+    remote = simulator.seed(1)[0]
+    video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
+    return video
+
+
+def drive(until: Callable[[], bool], timeout: float = 20.0) -> int:
+    """Run tracker steps (not the loop) until `until()` holds; returns the number of steps."""
+    from jobs import services
+
+    deadline = time.monotonic() + timeout
+    steps = 0
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        if services.poll_due_videos(limit=50) == 0:
+            time.sleep(0.05)
+        steps += 1
+    return steps
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(django_db_blocker) -> None:  # type: ignore[no-untyped-def]
+    """The production static set-up (manifest + compression) serves the tests too."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)

@@ -1,0 +1,217 @@
+"""The jobs table: full page vs htmx partial, polling on and off, filters, permissions."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.html import escape
+
+from jobs import services
+from jobs.models import Video
+
+HX = {"HX-Request": "true"}
+
+
+def make(provider, owner, status: str = "completed", prompt: str = "a prompt", **kw) -> Video:  # type: ignore[no-untyped-def]
+    return Video.objects.create(
+        provider=provider,
+        owner=owner,
+        video_id=f"video_{uuid.uuid4().hex}",
+        status=status,
+        submission=Video.Submission.SUBMITTED,
+        prompt=prompt,
+        model=kw.pop("model", "sora-2"),
+        size="720x1280",
+        seconds="4",
+        progress=100 if status == "completed" else 10,
+        **kw,
+    )
+
+
+def test_anonymous_users_are_sent_to_log_in(client, db) -> None:
+    for url in ["/", "/videos/1/", "/videos/1/remix/", "/media/archive/1/video.mp4"]:
+        r = client.get(url)
+        assert r.status_code == 302 and r["Location"].startswith("/login/"), url
+
+
+def test_the_full_page_renders_with_the_table(alice_client, provider, alice) -> None:
+    make(provider, alice, prompt="a red balloon")
+    r = alice_client.get("/")
+    assert r.status_code == 200
+    assert b"<html" in r.content and b'id="video-table"' in r.content
+    assert b"a red balloon" in r.content
+
+
+def test_it_returns_the_bare_table_and_286_when_idle(alice_client, provider, alice) -> None:
+    make(provider, alice, status="completed")
+    r = alice_client.get("/", headers=HX)
+    assert r.status_code == 286
+    assert b"<html" not in r.content and b'id="video-table"' in r.content
+    assert b"data-poll" not in r.content and b"hx-get" not in r.content
+
+
+def test_it_keeps_polling_while_a_job_is_active(alice_client, provider, alice) -> None:
+    make(provider, alice, status="in_progress")
+    for headers in ({}, HX):
+        r = alice_client.get("/", headers=headers)
+        assert r.status_code == 200
+        assert b"data-poll" in r.content and b'hx-trigger="poll"' in r.content
+
+
+def test_only_the_table_polls_not_each_row(alice_client, provider, alice) -> None:
+    for _ in range(5):
+        make(provider, alice, status="in_progress")
+    r = alice_client.get("/", headers=HX)
+    assert r.content.count(b"hx-get") == 1
+
+
+def test_the_poll_uses_a_constant_number_of_queries(alice_client, provider, alice, bob) -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            alice_client.get("/", headers=HX)
+        return len(ctx.captured_queries)
+
+    make(provider, alice, status="in_progress")
+    few = queries()
+    for i in range(40):
+        make(provider, bob if i % 2 else alice, status="in_progress" if i % 3 else "completed")
+    many = queries()
+    assert few == many <= 6
+
+
+def test_filters_and_sort_live_in_the_query_string(alice_client, provider, alice, bob) -> None:
+    make(provider, alice, prompt="sunset over sea", model="sora-2")
+    make(provider, bob, prompt="sunrise in town", model="sora-2-pro")
+    make(provider, alice, prompt="failed attempt", status="failed")
+    r = alice_client.get("/?q=sun&model=sora-2-pro")
+    assert b"sunrise in town" in r.content and b"sunset over sea" not in r.content
+    r = alice_client.get("/?mine=1&status=failed")
+    assert (
+        b"failed attempt" in r.content
+        and b"sunrise" not in r.content
+        and b"sunset" not in r.content
+    )
+    r = alice_client.get("/?status=failed&mine=1", headers=HX)
+    assert b"status=failed" in r.content or b"failed attempt" in r.content
+
+
+def test_the_polled_url_keeps_the_filters(alice_client, provider, alice) -> None:
+    make(provider, alice, status="queued", prompt="queued one")
+    r = alice_client.get("/?q=queued&mine=1")
+    assert b'hx-get="/?q=queued&amp;mine=1&amp;page=1"' in r.content
+
+
+def test_it_paginates(alice_client, provider, alice, settings) -> None:
+    settings.TABLE_PAGE_SIZE = 3
+    for i in range(7):
+        make(provider, alice, prompt=f"clip number {i}")
+    r = alice_client.get("/?page=3")
+    assert b"Page 3 of 3" in r.content and b"clip number 0" in r.content
+
+
+def test_prompts_are_escaped_in_table_and_detail(alice_client, provider, alice) -> None:
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    video = make(provider, alice, prompt=evil)
+    for url in ["/", video.get_absolute_url()]:
+        body = alice_client.get(url).content
+        assert b"<script>alert" not in body and b"<img src=x" not in body
+        assert b"&lt;script&gt;" in body
+
+
+def test_a_finished_job_of_mine_raises_one_notice(alice_client, provider, alice) -> None:
+    make(provider, alice, status="completed", prompt="done deal", notify_pending=True)
+    first = alice_client.get("/", headers=HX).content
+    assert b"data-toast" in first and b"done deal" in first
+    assert b"data-toast" not in alice_client.get("/", headers=HX).content
+
+
+def test_the_running_count_is_for_my_jobs(alice_client, provider, alice, bob) -> None:
+    make(provider, alice, status="in_progress")
+    make(provider, alice, status="queued")
+    make(provider, bob, status="in_progress")
+    assert b'data-running="2"' in alice_client.get("/", headers=HX).content
+
+
+def test_unknown_ids_are_404(alice_client, db) -> None:
+    assert alice_client.get("/videos/999999/").status_code == 404
+    assert alice_client.get("/videos/999999/remix/").status_code == 404
+    assert alice_client.get("/videos/..%2F..%2Fetc/").status_code == 404
+
+
+class TestRemixForm:
+    def test_it_shows_the_source_count_and_cost(self, alice_client, completed) -> None:
+        r = alice_client.get(reverse("jobs:remix", args=[completed.pk]))
+        assert r.status_code == 200
+        body = r.content.decode()
+        cost = f"${0.10 * int(completed.seconds):.2f}"  # sora-2 list price: $0.10 a second
+        assert escape(completed.prompt) in body and "32,000" in body and cost in body
+
+    def test_errors_come_back_next_to_the_field_with_the_prompt_intact(
+        self, alice_client, completed
+    ) -> None:
+        long = "y" * 32_001
+        r = alice_client.post(
+            reverse("jobs:remix", args=[completed.pk]), {"prompt": long, "key": str(uuid.uuid4())}
+        )
+        assert r.status_code == 400
+        assert b"32,001" in r.content and long.encode() in r.content
+        assert Video.objects.count() == 1
+
+    def test_a_double_submit_makes_one_job(self, alice_client, completed, simulator) -> None:
+        data = {"prompt": "twice", "key": str(uuid.uuid4())}
+        url = reverse("jobs:remix", args=[completed.pk])
+        assert alice_client.post(url, data).status_code == 302
+        assert alice_client.post(url, data).status_code == 302
+        assert Video.objects.filter(prompt="twice").count() == 1
+
+    def test_posting_without_csrf_is_refused(self, alice, completed) -> None:
+        from django.test import Client
+
+        c = Client(enforce_csrf_checks=True)
+        c.force_login(alice)
+        r = c.post(
+            reverse("jobs:remix", args=[completed.pk]), {"prompt": "x", "key": str(uuid.uuid4())}
+        )
+        assert r.status_code == 403
+        assert Video.objects.count() == 1
+
+
+class TestDelete:
+    def test_the_owner_deletes_here_and_at_the_provider(
+        self, alice_client, alice, provider, simulator
+    ) -> None:
+        remote = simulator.seed(1)[0]
+        video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
+        video.owner = alice
+        video.save()
+        r = alice_client.post(reverse("jobs:delete", args=[video.pk]))
+        assert r.status_code == 302
+        assert not Video.objects.filter(pk=video.pk).exists()
+        assert simulator.stats()["per_video"][remote["id"]]["delete"] == 1
+
+    def test_someone_else_cannot_delete(self, client, bob, completed) -> None:
+        client.force_login(bob)
+        assert client.get(reverse("jobs:delete-confirm", args=[completed.pk])).status_code == 403
+        assert client.post(reverse("jobs:delete", args=[completed.pk])).status_code == 403
+        assert Video.objects.filter(pk=completed.pk).exists()
+
+    def test_staff_can_delete_anything(self, client, staff, completed) -> None:
+        client.force_login(staff)
+        assert client.post(reverse("jobs:delete", args=[completed.pk])).status_code == 302
+        assert not Video.objects.filter(pk=completed.pk).exists()
+
+    def test_a_running_job_cannot_be_deleted(self, alice_client, alice, provider) -> None:
+        video = make(provider, alice, status="in_progress")
+        r = alice_client.post(reverse("jobs:delete", args=[video.pk]), follow=True)
+        assert b"still running" in r.content
+        assert Video.objects.filter(pk=video.pk).exists()
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/jobs/video/", "/admin/jobs/provider/"])
+def test_non_staff_cannot_use_the_admin(alice_client, path: str) -> None:
+    r = alice_client.get(path)
+    assert r.status_code == 302 and "/admin/login/" in r["Location"]
