@@ -21,6 +21,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -56,10 +57,21 @@ def video_list(request: HttpRequest) -> HttpResponse:
     ctx.update(notices=notices.items, running=notices.running)
     if not request.htmx:
         ctx["models"] = selectors.models_in_use()  # the filter menu is not part of the partial
-        return render(request, "jobs/video_list.html", ctx)
+        return _revalidate(render(request, "jobs/video_list.html", ctx))
     response = render(request, "jobs/video_list.html#video-table", ctx)
+    _revalidate(response)
     if not polling:
         response.status_code = HTMX_STOP_POLLING  # htmx swaps this last table, then stops
+    return response
+
+
+def _revalidate(response: HttpResponse) -> HttpResponse:
+    """Let the browser keep a copy but ask every time; unchanged answers become 304s.
+
+    The full page and its htmx partial share a URL, so caches must tell them apart.
+    """
+    patch_cache_control(response, private=True, no_cache=True)
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 
@@ -76,11 +88,11 @@ def video_detail(request: HttpRequest, pk: int) -> HttpResponse:
     notices = services.take_notifications(user=request.user)
     ctx.update(notices=notices.items, running=notices.running)
     if request.htmx:
-        response = render(request, "jobs/video_detail.html#video-status", ctx)
+        response = _revalidate(render(request, "jobs/video_detail.html#video-status", ctx))
         if not video.is_active and video.asset_state != Video.Assets.PENDING:
             response.status_code = HTMX_STOP_POLLING
         return response
-    return render(request, "jobs/video_detail.html", ctx)
+    return _revalidate(render(request, "jobs/video_detail.html", ctx))
 
 
 @require_http_methods(["GET", "POST"])

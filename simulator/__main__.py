@@ -136,15 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         store.close()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
         return 1
-    if settings.samples and store.count() == 0:
-        store.seed(settings.samples, settings)
-    app.webhooks.start()
+    # Everything from here on sits inside the try: a SIGTERM that arrives right after the
+    # URL line is printed must still run the cleanup.
     signal.signal(signal.SIGTERM, _terminate)
-    host, port = server.server_address[:2]
-    print(f"Sora simulator: http://{host}:{port}/v1 (data dir {data_dir}, speed "
-          f"{settings.speed:g})", flush=True)
     try:
+        if settings.samples and store.count() == 0:
+            store.seed(settings.samples, settings)
+        app.webhooks.start()
+        host, port = server.server_address[:2]
+        print(f"Sora simulator: http://{host}:{port}/v1 (data dir {data_dir}, speed "
+              f"{settings.speed:g})", flush=True)
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:
         pass

@@ -13,6 +13,7 @@ import colorsys
 import hashlib
 import math
 import os
+import queue
 import struct
 import threading
 import time
@@ -237,6 +238,45 @@ def _tone_frame_bytes() -> bytes:
     return struct.pack(f"<{len(samples)}f", *samples)
 
 
+def _prefetched(frames: Iterator[av.VideoFrame], depth: int = 8) -> Iterator[av.VideoFrame]:
+    """Draw frames in a helper thread while the caller encodes.
+
+    libx264 releases the GIL, so drawing (Python) and encoding (C) overlap: this roughly
+    halves the time for large clips on two cores.
+    """
+    handoff: queue.Queue[av.VideoFrame | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        handoff.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(None)
+        except BaseException as exc:  # re-raised in the encoding thread
+            handoff.put(exc)
+
+    worker = threading.Thread(target=produce, name="frames", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # the encoder failed or stopped early: let the producer end
+        worker.join(timeout=5)
+
+
 def write_video(path: Path, picture: Picture) -> None:
     """Encode the clip to `path` (written to a temp name first so readers never see half a file)."""
     tmp = path.with_name(path.name + ".part")
@@ -251,7 +291,7 @@ def write_video(path: Path, picture: Picture) -> None:
         tone = _tone_frame_bytes()
         total_samples = picture.seconds * AUDIO_RATE
         audio_pts = 0
-        for frame in picture.yuv_frames():
+        for frame in _prefetched(picture.yuv_frames()):
             container.mux(video.encode(frame))
             # Keep audio interleaved with video so the file streams well.
             target = min(total_samples, int((frame.pts + 1) / FPS * AUDIO_RATE))

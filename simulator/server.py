@@ -427,21 +427,24 @@ class Handler(BaseHTTPRequestHandler):
     def api_create(self) -> Response:
         fields, files = self._form({"prompt", "model", "seconds", "size", "input_reference"})
         prompt = _prompt(fields.get("prompt"))
-        model = fields.get("model", DEFAULT_MODEL)
+        model = fields.get("model")
+        model = DEFAULT_MODEL if model is None else model  # JSON null = not given
         if not isinstance(model, str):
             raise _invalid("model", "Invalid type for 'model': expected a string.",
                            "invalid_type")
         if model not in MODELS:
             raise _invalid("model", f"Invalid value: '{model}'. Supported values are: "
                            f"{_choices(MODELS)}.")
-        seconds = fields.get("seconds", DEFAULT_SECONDS)
+        seconds = fields.get("seconds")
+        seconds = DEFAULT_SECONDS if seconds is None else seconds  # JSON null = not given
         if not isinstance(seconds, str):
             raise _invalid("seconds", "Invalid type for 'seconds': expected one of "
                            f"{_choices(SECONDS)} (a string).", "invalid_type")
         if seconds not in SECONDS:
             raise _invalid("seconds", f"Invalid value: '{seconds}'. Supported values are: "
                            f"{_choices(SECONDS)}.")
-        size = fields.get("size", DEFAULT_SIZE)
+        size = fields.get("size")
+        size = DEFAULT_SIZE if size is None else size  # JSON null = not given
         if not isinstance(size, str):
             raise _invalid("size", "Invalid type for 'size': expected a string.", "invalid_type")
         if size not in SIZES:

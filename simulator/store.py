@@ -375,12 +375,14 @@ class Store:
         """Completed sample videos, finished right now (no webhook: they never 'finished')."""
         jobs = []
         now = time.time()
-        for _ in range(count):
+        # Walk a shuffled copy of the prompts so a small seed never repeats one.
+        prompts = random.sample(SAMPLE_PROMPTS, len(SAMPLE_PROMPTS))
+        for index in range(count):
             model = random.choice(("sora-2", "sora-2", "sora-2-pro"))
             size = random.choice(model_sizes(model))
             seconds = random.choice(SECONDS)
             plan = Plan(0.0, None, None, None, settings.expires_after / settings.speed)
-            job, _ = self.create(model=model, prompt=random.choice(SAMPLE_PROMPTS), size=size,
+            job, _ = self.create(model=model, prompt=prompts[index % len(prompts)], size=size,
                                  seconds=seconds, plan=plan, now=now, notified=True)
             jobs.append(job)
         return jobs

@@ -147,7 +147,10 @@ class TestRemixForm:
         r = alice_client.get(reverse("jobs:remix", args=[completed.pk]))
         assert r.status_code == 200
         body = r.content.decode()
-        cost = f"${0.10 * int(completed.seconds):.2f}"  # sora-2 list price: $0.10 a second
+        from jobs.management.commands.seed_demo import SORA_PRICES
+
+        per_second = float(SORA_PRICES[(completed.model, completed.size)])
+        cost = f"${per_second * int(completed.seconds):.2f}"
         assert escape(completed.prompt) in body and "32,000" in body and cost in body
 
     def test_errors_come_back_next_to_the_field_with_the_prompt_intact(
@@ -215,3 +218,15 @@ class TestDelete:
 def test_non_staff_cannot_use_the_admin(alice_client, path: str) -> None:
     r = alice_client.get(path)
     assert r.status_code == 302 and "/admin/login/" in r["Location"]
+
+
+def test_an_unchanged_poll_is_a_bodyless_304(alice_client, provider, alice) -> None:
+    make(provider, alice, status="in_progress")
+    first = alice_client.get("/", headers=HX)
+    assert first.status_code == 200 and "no-cache" in first["Cache-Control"]
+    assert "HX-Request" in first["Vary"]
+    again = alice_client.get("/", headers={**HX, "If-None-Match": first["ETag"]})
+    assert again.status_code == 304 and again.content == b""
+    Video.objects.filter(owner=alice).update(progress=55)
+    changed = alice_client.get("/", headers={**HX, "If-None-Match": first["ETag"]})
+    assert changed.status_code == 200 and b"55%" in changed.content

@@ -8,11 +8,17 @@ import socket
 import subprocess
 import sys
 import time
+from io import StringIO
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -25,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--samples", default=os.environ.get("SIM_SAMPLES", "3"))
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # SIGTERM (e.g. from a process manager) stops the children just like Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
         port, sim_port = options["port"], options["sim_port"]
         for p in (port, sim_port):
             with socket.socket() as s:
@@ -57,22 +65,27 @@ class Command(BaseCommand):
         ]
         try:
             self.wait_for(sim_port)
-            call_command(
-                "seed_demo", base_url=f"http://127.0.0.1:{sim_port}/v1", stdout=self.stdout
+            seed_out = StringIO()
+            call_command("seed_demo", base_url=f"http://127.0.0.1:{sim_port}/v1", stdout=seed_out)
+            self.stdout.write(seed_out.getvalue())
+            login = next(
+                (ln for ln in seed_out.getvalue().splitlines() if ln.startswith("login:")), ""
             )
             manage = [py, str(settings.BASE_DIR / "manage.py")]
             procs += [
                 subprocess.Popen(
                     [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env
                 ),
-                subprocess.Popen([*manage, "db_worker"], env=env),
+                subprocess.Popen(
+                    [*manage, "db_worker", "--no-reload", "--interval", "0.5"], env=env
+                ),
                 subprocess.Popen([*manage, "track_videos"], env=env),
             ]
             self.wait_for(port)
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"\nRemix dashboard: http://127.0.0.1:{port}/   (simulator on :{sim_port}; "
-                    "Ctrl-C stops everything)\n"
+                    f"\nRemix dashboard: http://127.0.0.1:{port}/   {login}\n"
+                    f"(simulator on :{sim_port}, admin at /admin/; Ctrl-C stops everything)\n"
                 )
             )
             while all(p.poll() is None for p in procs):

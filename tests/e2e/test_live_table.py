@@ -1,0 +1,263 @@
+"""The live table in a real browser: a remix moves queued → in_progress → completed without a
+reload, only the table polls (once per tick), polling stops when everything is final and while
+the tab is hidden, a finished job raises a toast, and the archived video plays and seeks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from playwright.sync_api import Frame, Page, Request, Response, expect
+from pytest_django.live_server_helper import LiveServer
+
+from jobs import services
+from jobs.models import Provider, Video
+
+from tests.conftest import Simulator, drive
+
+from .conftest import ROOT, Poller
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "alice-pass-123"  # the `alice` fixture's
+TICK = settings.TABLE_POLL_SECONDS
+# Badge texts in the order a healthy job shows them; anything else (or going back) is a bug.
+LIFECYCLE = ["Waiting to submit", "Queued", "In progress", "Completed"]
+
+
+@dataclass
+class Polls:
+    """Every htmx request the page sends, with when it left and how it was answered."""
+
+    sent: list[tuple[float, str, str]] = field(default_factory=list)  # (time, method, url)
+    answers: list[int] = field(default_factory=list)
+
+    def watch(self, page: Page) -> None:
+        page.on("request", self._request)
+        page.on("response", self._response)
+
+    def _request(self, request: Request) -> None:
+        if is_htmx(request):
+            self.sent.append((time.monotonic(), request.method, request.url))
+
+    def _response(self, response: Response) -> None:
+        if is_htmx(response.request):
+            self.answers.append(response.status)
+
+    def gaps(self) -> list[float]:
+        times = [t for t, _, _ in self.sent]
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def log_in(page: Page, username: str = "alice") -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Videos")).to_be_visible()
+
+
+@pytest.fixture
+def source(provider: Provider, simulator: Simulator) -> Video:
+    """A completed video made elsewhere, imported and archived as `make run` seeds them."""
+    remote = simulator.seed(1)[0]
+    video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
+    drive(lambda: Video.objects.get(pk=video.pk).asset_state == Video.Assets.ARCHIVED)
+    video.refresh_from_db()
+    return video
+
+
+def test_a_remix_goes_live_from_queued_to_completed_and_plays(
+    live_server: LiveServer,
+    page: Page,
+    page_errors: list[str],
+    alice: User,
+    source: Video,
+    simulator: Simulator,
+    poller: Poller,
+    artifacts: Path,
+) -> None:
+    # Slow enough to watch: a 4 s clip now renders for ~10 s (1 s of it queued), several ticks.
+    simulator.configure(speed=2)
+    polls = Polls()
+    polls.watch(page)
+    videos: list[Response] = []
+    page.on("response", lambda r: videos.append(r) if r.url.endswith("/video.mp4") else None)
+
+    log_in(page)
+    page.locator(f"#video-{source.pk}").get_by_role("link", name="Remix").click()
+    page.get_by_label("Prompt").fill("the same scene, in sepia")
+    page.get_by_role("button", name="Remix").click()
+    page.wait_for_url(re.compile(r"/#video-\d+$"))
+    remix = Video.objects.order_by("-pk").first()
+    assert remix is not None and remix.source_id == source.pk
+    assert page.url.endswith(f"/#video-{remix.pk}")
+    landed_at = time.monotonic()
+
+    # From here on the page must never navigate: every change arrives by swapping the table.
+    navigations: list[str] = []
+
+    def navigated(frame: Frame) -> None:
+        if frame == page.main_frame:
+            navigations.append(frame.url)
+
+    page.on("framenavigated", navigated)
+    # Record the badge after every swap, in the page itself, so no state slips between
+    # samples; the list also dies with a reload, which would show up as a missing global.
+    page.evaluate(
+        """(rowId) => {
+            window.e2eBadges = [];
+            const record = () => {
+                const badge = document.querySelector(`#${rowId} .badge`);
+                window.e2eBadges.push(badge ? badge.textContent.trim() : null);
+            };
+            record();
+            document.addEventListener("htmx:afterSettle", record);
+        }""",
+        f"video-{remix.pk}",
+    )
+    row = page.locator(f"#video-{remix.pk}")
+    badge = row.locator(".badge")
+    table = page.locator("#video-table")
+    expect(badge).to_have_text(re.compile("^(Waiting to submit|Queued)$"))
+    expect(table).to_have_attribute("data-poll", "")
+
+    expect(badge).to_have_text("In progress", timeout=20_000)
+    expect(row.locator(".pct")).not_to_have_text("0%")
+    expect(page).to_have_title(re.compile(r"^\(1\) "))  # my running jobs, for a background tab
+    page.screenshot(path=artifacts / "live-table.png")
+    docs_img = ROOT / "docs" / "img"
+    docs_img.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(artifacts / "live-table.png", docs_img / "jobs-table.png")
+
+    expect(badge).to_have_text("Completed", timeout=30_000)
+    # My job finished: the table poll that first saw it also brought a toast, linking to it.
+    toast = page.locator("#toasts li", has_text="completed")
+    expect(toast).to_be_visible()
+    expect(toast).to_contain_text("the same scene, in sepia")
+    expect(toast.get_by_role("link")).to_have_attribute("href", f"/videos/{remix.pk}/")
+
+    # The table keeps refreshing until the files are archived, then stops for good.
+    expect(row.locator("td.expiry")).to_have_text("Archived", timeout=30_000)
+    expect(table).not_to_have_attribute("data-poll", re.compile(".*"))
+    expect(page).not_to_have_title(re.compile(r"^\("))
+    settled = len(polls.sent)
+    page.wait_for_timeout(2.25 * TICK * 1000)  # proving silence takes waiting past two ticks
+    assert len(polls.sent) == settled, "the table kept polling after every job was final"
+    assert polls.answers[-1] == 286  # htmx's "stop polling" for the last table it swapped
+
+    seen = page.evaluate("window.e2eBadges")
+    assert not navigations, f"the page navigated instead of swapping the table: {navigations}"
+    states = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
+    assert states[-1] == "Completed" and "In progress" in states, states
+    assert [LIFECYCLE.index(s) for s in states] == sorted(
+        LIFECYCLE.index(s) for s in states
+    ), f"the badge went backwards: {states}"
+
+    # One request per tick for the whole page, to the table's own URL; never one per row.
+    active_for = polls.sent[-1][0] - landed_at
+    assert {(method, urlsplit(url).path) for _, method, url in polls.sent} == {("GET", "/")}
+    assert len(polls.sent) <= active_for / TICK + 2, polls.sent
+    assert min(polls.gaps()) > TICK * 0.75, polls.gaps()
+
+    # The provider's links are gone now; the archived copy must still play and seek.
+    remix.refresh_from_db()
+    simulator.expire(remix.video_id or "")
+    row.get_by_role("link", name="Open").click()
+    player = page.locator("video#player")
+    expect(player).to_be_visible()
+    page.evaluate(
+        """async () => {
+            const v = document.querySelector("#player");
+            v.muted = true;  // autoplay policy: muted media may start without a gesture
+            await v.play();
+        }"""
+    )
+    page.wait_for_function("() => document.querySelector('#player').currentTime > 0.3")
+    position = page.evaluate(
+        """() => new Promise((resolve) => {
+            const v = document.querySelector("#player");
+            v.pause();
+            v.addEventListener("seeked", () => resolve(v.currentTime), { once: true });
+            v.currentTime = 2.0;
+        })"""
+    )
+    assert position == pytest.approx(2.0, abs=0.1)
+    assert page.evaluate("document.querySelector('#player').error") is None
+    expect(page.locator("#video-status")).not_to_have_attribute("data-poll", re.compile(".*"))
+    page.screenshot(path=artifacts / "detail-player.png")
+
+    assert any(r.status == 206 for r in videos), [(r.status, r.url) for r in videos]
+    assert all(urlsplit(r.url).path == f"/media/{remix.video_file.name}" for r in videos)
+    assert not page_errors
+
+
+def test_a_hidden_tab_sends_no_polls_and_catches_up_when_shown(
+    live_server: LiveServer,
+    page: Page,
+    page_errors: list[str],
+    alice: User,
+    provider: Provider,
+) -> None:
+    # Three rows in progress and nobody tracking them: the table polls for as long as we like.
+    for n in range(3):
+        Video.objects.create(
+            provider=provider,
+            owner=alice,
+            video_id=f"video_e2e_{n}",
+            submission=Video.Submission.SUBMITTED,
+            status=Video.Status.IN_PROGRESS,
+            progress=20 * (n + 1),
+            prompt=f"rendering forever, take {n}",
+            model="sora-2",
+            size="720x1280",
+            seconds="4",
+        )
+    polls = Polls()
+    polls.watch(page)
+    log_in(page)
+    expect(page.locator("#video-table")).to_have_attribute("data-poll", "")
+
+    for _ in range(3):
+        with page.expect_request(is_htmx, timeout=TICK * 3000):
+            pass
+    # Three active rows, yet one request per tick: the rows themselves never poll.
+    assert min(polls.gaps()) > TICK * 0.75, polls.gaps()
+    assert {urlsplit(url).path for _, _, url in polls.sent} == {"/"}
+    assert set(polls.answers) <= {200}
+
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+            Object.defineProperty(document, "visibilityState",
+                { configurable: true, get: () => "hidden" });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    hidden = len(polls.sent)
+    page.wait_for_timeout(2.5 * TICK * 1000)  # proving silence takes waiting past two ticks
+    assert len(polls.sent) == hidden, "a hidden tab kept polling"
+
+    # Shown again: it catches up at once instead of waiting for the next tick.
+    shown_at = time.monotonic()
+    with page.expect_request(is_htmx, timeout=TICK * 1000):
+        page.evaluate(
+            """() => {
+                delete document.hidden;  // back to the real (visible) getters on the prototype
+                delete document.visibilityState;
+                document.dispatchEvent(new Event("visibilitychange"));
+            }"""
+        )
+    assert polls.sent[-1][0] - shown_at < TICK / 2
+    assert not page_errors
