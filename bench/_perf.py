@@ -130,6 +130,14 @@ class Workspace:
     def manage(self, env: dict[str, str], *args: str, log: str) -> subprocess.Popen[bytes]:
         return self.spawn([PY, MANAGE, *args], env, log)
 
+    def tracker(
+        self, env: dict[str, str], *args: str, proposed: bool = False, log: str = "tracker.log"
+    ) -> subprocess.Popen[bytes]:
+        """`manage.py track_videos`, or the same with the proposed changes patched in."""
+        if proposed:
+            return self.spawn([PY, __file__, "proposed-tracker", *args], env, log)
+        return self.manage(env, "track_videos", *args, log=log)
+
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -317,3 +325,107 @@ def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict
             return response.status, dict(response.headers.items()), response.read()
     except urllib.error.HTTPError as exc:  # 304 and friends arrive as errors here
         return exc.code, dict(exc.headers.items()), exc.read()
+
+
+# --- the tracker with the changes proposed in docs/performance.md ----------------------------
+# `python bench/_perf.py proposed-tracker [track_videos options]` runs `manage.py track_videos`
+# with the P2 and P5 proposals patched in, in that process only, so a bench can show what the
+# proposed diffs would measure (`--with-proposed-fix`) without editing product code.
+
+
+def proposed_next_poll_delay(video: Any, remote: Any, old_progress: int) -> float:
+    """P2 proposal: the provider's poll-after hint is a floor, and the ETA comes from the
+    progress made since the previous read (not since creation, which counts the queue)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from jobs.models import Video
+
+    low, high = settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS
+    if video.provider.webhooks_enabled:
+        return float(settings.POLL_WEBHOOK_SECONDS)
+    floor = max(low, remote.poll_after or 0.0)
+    # The diff passes the old status and last read time in; here they are read from the row,
+    # which apply_remote_state has not saved yet.
+    old_status, previous = (
+        Video.objects.filter(pk=video.pk).values_list("status", "last_polled_at").get()
+    )
+    eta = None
+    moving = Video.Status.IN_PROGRESS
+    if remote.status == moving and old_status == moving and previous is not None:
+        elapsed = (timezone.now() - previous).total_seconds()
+        if elapsed > 0 and remote.progress > old_progress:
+            eta = (100 - remote.progress) * elapsed / (remote.progress - old_progress)
+    if eta is None:
+        delay = low * 2
+    else:
+        delay = eta * 0.75 if eta > 4 * low else eta + 0.2
+    return float(min(max(delay, floor), high))
+
+
+def proposed_tracker_command() -> Any:
+    """P5 proposal: keep every pool thread busy instead of waiting for the whole batch."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    from django.conf import settings
+    from django.db import close_old_connections
+
+    from jobs import services
+    from jobs.management.commands.track_videos import Command
+
+    class ProposedCommand(Command):
+        def handle(self, *args: Any, **options: Any) -> None:
+            self.stopping = False
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+            services.remove_stale_partials()
+            threads = max(1, options["threads"])
+            idle = settings.TRACKER_IDLE_SECONDS
+            self.stdout.write(f"tracking videos with {threads} threads (proposed loop)")
+            running: set[Future[None]] = set()
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="track") as pool:
+
+                def run(ids: list[int]) -> None:
+                    running.update(pool.submit(self.process, video_id) for video_id in ids)
+
+                while not self.stopping:
+                    close_old_connections()
+                    # Claim only what can start now, so no claimed row waits out its lease.
+                    free = threads - len(running)
+                    claimed = 0
+                    if free > 0:
+                        limit = min(free, options["batch"])
+                        claimed = services.poll_due_videos(limit=limit, run=run)
+                    if options["once"]:
+                        wait(running)
+                        break
+                    if free <= 0 or claimed == 0:
+                        if running:  # a free thread or the next idle tick, whichever is first
+                            done, _ = wait(running, timeout=idle, return_when=FIRST_COMPLETED)
+                            running.difference_update(done)
+                        else:
+                            time.sleep(idle)
+                    else:
+                        running.difference_update({f for f in running if f.done()})
+            self.stdout.write("tracker stopped")
+
+    return ProposedCommand()
+
+
+def _proposed_tracker(argv: list[str]) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from jobs import services
+
+    services.next_poll_delay = proposed_next_poll_delay
+    call_command(proposed_tracker_command(), *argv)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["proposed-tracker"]:
+        _proposed_tracker(sys.argv[2:])
+    else:
+        sys.exit("usage: python bench/_perf.py proposed-tracker [track_videos options]")

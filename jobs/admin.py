@@ -9,8 +9,15 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from jobs import services
-from jobs.models import Batch, CatalogEntry, Provider, StatusChange, Video, WebhookDelivery
-from jobs.provider import ProviderError
+from jobs.models import (
+    Batch,
+    Budget,
+    CatalogEntry,
+    Provider,
+    StatusChange,
+    Video,
+    WebhookDelivery,
+)
 
 
 class CatalogInline(admin.TabularInline):
@@ -49,12 +56,14 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.action(description="Sync jobs from provider (import what is missing)")
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
-            try:
-                seen, new = services.sync_from_provider(provider=provider)
-            except ProviderError as exc:
-                self.message_user(request, f"{provider}: {exc}", messages.ERROR)
+            try:  # Beyond remix: sync_provider words the refusals (can_list off, HTTP 400)
+                result = services.sync_provider(provider=provider)
+            except ValidationError as exc:
+                self.message_user(request, f"{provider}: {' '.join(exc.messages)}", messages.ERROR)
             else:
-                self.message_user(request, f"{provider}: {seen} jobs seen, {new} imported.")
+                self.message_user(
+                    request, f"{provider}: {result.seen} jobs seen, {result.new} imported."
+                )
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -160,3 +169,15 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Batch)
+
+
+# --- Beyond remix: budgets ----------------------------------------------------------------------
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "user", "group", "monthly_limit"]
+    list_editable = ["monthly_limit"]
+    list_select_related = ["user", "group"]
+    raw_id_fields = ["user"]
+    search_fields = ["user__username", "group__name"]

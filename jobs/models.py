@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.contrib.auth.models import Group
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -125,12 +126,19 @@ class Batch(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     source = models.ForeignKey("Video", on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # --- batch remix (Beyond remix) ---
+    # The form's key: a double-submitted batch form finds the batch it already made, and each
+    # job's own key is uuid5(this key, index), so the jobs are found again too.
+    idempotency_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         verbose_name_plural = "batches"
 
     def __str__(self) -> str:
         return f"Batch {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:batch", args=[self.pk])
 
 
 class Video(models.Model):
@@ -196,6 +204,14 @@ class Video(models.Model):
     )
     batch = models.ForeignKey(
         Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="videos"
+    )
+    retry_of = models.ForeignKey(  # Beyond remix: "retry" makes a new job with the same inputs
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+        help_text="The failed job this one retries.",
     )
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     submission = models.CharField(max_length=16, choices=Submission, default=Submission.PENDING)
@@ -340,3 +356,51 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} at {self.at:%Y-%m-%d %H:%M}"
+
+
+# --- budgets (Beyond remix) ---------------------------------------------------------------------
+
+
+class Budget(models.Model):
+    """A monthly spending limit for one user or one team (a Django Group), in dollars.
+
+    Submitting locks the rows that apply (select_for_update) before summing the month's spend,
+    so two concurrent submits cannot both spend the last dollar.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budget",
+    )
+    group = models.OneToOneField(
+        Group,
+        verbose_name="team",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budget",
+    )
+    monthly_limit = models.DecimalField(
+        "monthly limit ($)",
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Estimated cost of completed and running jobs, per month.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="budget_user_xor_team",
+                violation_error_message="A budget is for either one user or one team.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = f"team {self.group}" if self.group_id else str(self.user)
+        return f"{who}: ${self.monthly_limit}/month"

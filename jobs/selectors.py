@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
-from jobs.models import Video
+from jobs.models import Batch, Budget, CatalogEntry, Provider, Video
 
 SORTS = {
     "newest": ("-requested_at", "-id"),
@@ -63,3 +72,340 @@ def active_filter() -> Q:
 
 def models_in_use() -> list[str]:
     return list(Video.objects.order_by().values_list("model", flat=True).distinct())
+
+
+# === Beyond remix: catalog, lineage, compare, batches, spending ================================
+# Reads only. Money is the *estimated* cost recorded at submit time (Video.cost_estimate): what
+# counts is every job that is done or still on its way; failed and rejected jobs cost nothing.
+
+MAX_FAMILY_DEPTH = 50  # a guard against a cycle in hand-edited `source` links
+MAX_FAMILY_SIZE = 500  # the page stays readable and the query count bounded
+MAX_COMPARE = 6
+
+
+def catalog(providers: Iterable[Provider]) -> dict[str, dict[str, Any]]:
+    """{provider pk: {"name", "models": {model: {size: {"seconds": [...], "price": "0.10"}}}}}.
+
+    Rendered into a data attribute so the create form can offer only valid combinations
+    without asking the server again when the model changes.
+    """
+    providers = list(providers)
+    out: dict[str, dict[str, Any]] = {
+        str(p.pk): {"name": p.name, "models": {}} for p in providers
+    }
+    entries = CatalogEntry.objects.filter(provider__in=providers).order_by("model", "size")
+    for entry in entries:
+        sizes = out[str(entry.provider_id)]["models"].setdefault(entry.model, {})
+        sizes[entry.size] = {
+            "seconds": sorted((str(s) for s in entry.seconds), key=_seconds_key),
+            "price": str(entry.price_per_second),
+        }
+    return out
+
+
+def _seconds_key(value: str) -> tuple[int, str]:
+    return (int(value), value) if value.isdigit() else (10**6, value)
+
+
+def creatable_providers() -> QuerySet[Provider]:
+    return Provider.objects.filter(enabled=True, can_create=True)
+
+
+# --- lineage ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FamilyNode:
+    video: Video
+    parent_prompt: str | None  # None for the root: nothing to diff against
+    children: list[FamilyNode] = field(default_factory=list)
+    is_current: bool = False
+
+    @property
+    def diff(self) -> list[tuple[str, str]]:
+        if self.parent_prompt is None:
+            return [("equal", self.video.prompt)]
+        return prompt_diff(self.parent_prompt, self.video.prompt)
+
+
+@dataclass
+class Family:
+    current: Video
+    ancestors: list[Video]  # root first, parent last
+    tree: FamilyNode  # the root, with the chain down to `current` and everything below it
+    size: int
+    truncated: bool
+
+
+def family(video: Video) -> Family:
+    """The source chain up to the root, then every remix below `video`, as one nested tree.
+
+    One query per generation (the chain upwards, then each level of remixes downwards), so the
+    cost grows with the depth of the family, not with its size.
+    """
+    related = ("owner", "provider")
+    ancestors: list[Video] = []
+    seen = {video.pk}
+    parent_id = video.source_id
+    while parent_id and parent_id not in seen and len(ancestors) < MAX_FAMILY_DEPTH:
+        parent = Video.objects.select_related(*related).filter(pk=parent_id).first()
+        if parent is None:
+            break
+        ancestors.append(parent)
+        seen.add(parent.pk)
+        parent_id = parent.source_id
+    ancestors.reverse()
+
+    # The chain, root first, each node holding the next as its only child.
+    chain: list[FamilyNode] = []
+    for v in ancestors:
+        chain.append(FamilyNode(v, chain[-1].video.prompt if chain else None))
+    current = FamilyNode(video, ancestors[-1].prompt if ancestors else None, is_current=True)
+    for upper, lower in zip(chain, [*chain[1:], current], strict=False):
+        upper.children.append(lower)
+
+    # Remixes below `current`, generation by generation.
+    size, truncated = len(chain) + 1, False
+    frontier = {video.pk: current}
+    for _ in range(MAX_FAMILY_DEPTH):
+        if not frontier:
+            break
+        level = list(
+            Video.objects.select_related(*related)
+            .filter(source_id__in=list(frontier))
+            .exclude(pk__in=seen)
+            .order_by("requested_at", "pk")[: MAX_FAMILY_SIZE - size + 1]
+        )
+        if size + len(level) > MAX_FAMILY_SIZE:
+            level, truncated = level[: MAX_FAMILY_SIZE - size], True
+        nxt: dict[int, FamilyNode] = {}
+        for child in level:
+            parent_node = frontier[child.source_id]  # type: ignore[index]
+            node = FamilyNode(child, parent_node.video.prompt)
+            parent_node.children.append(node)
+            nxt[child.pk] = node
+            seen.add(child.pk)
+        size += len(level)
+        frontier = nxt
+        if truncated:
+            break
+    root = chain[0] if chain else current
+    return Family(current=video, ancestors=ancestors, tree=root, size=size, truncated=truncated)
+
+
+WORD_RE = re.compile(r"\s+|[^\s]+")
+
+
+def prompt_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """Word-level difference from `old` to `new` as ("equal"|"insert"|"delete", text) runs.
+
+    Whitespace runs are tokens too, so joining the "equal" and "insert" runs gives `new` back
+    exactly. The template escapes every run (prompts are user input).
+    """
+    a, b = WORD_RE.findall(old), WORD_RE.findall(new)
+    runs: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            runs.append(("equal", "".join(b[j1:j2])))
+            continue
+        if op in ("delete", "replace"):
+            runs.append(("delete", "".join(a[i1:i2])))
+        if op in ("insert", "replace"):
+            runs.append(("insert", "".join(b[j1:j2])))
+    return [run for run in runs if run[1]]
+
+
+# --- compare ---------------------------------------------------------------------------------
+
+
+def parse_ids(values: Iterable[str], limit: int = MAX_COMPARE) -> list[int]:
+    """`?ids=1,2,3` or `?ids=1&ids=2`, in the order given, without repeats or junk."""
+    ids: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part.isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    return ids[:limit]
+
+
+def videos_for_compare(ids: list[int]) -> list[Video]:
+    found = Video.objects.select_related("provider", "owner", "source").in_bulk(ids)
+    return [found[i] for i in ids if i in found]
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    total: int
+    waiting: int
+    running: int
+    completed: int
+    failed: int
+    progress: int  # mean percent over all jobs
+    cost: Decimal  # estimated, jobs that count (not failed)
+
+    @property
+    def active(self) -> bool:
+        return self.waiting + self.running > 0
+
+
+def batch_videos(batch: Batch) -> list[Video]:
+    videos = list(
+        batch.videos.select_related("provider", "owner", "source")
+        .annotate(retry_count=Count("retries"))
+        .order_by("requested_at", "pk")
+    )
+    for video in videos:
+        video.retry_key = retry_key(video, video.retry_count)  # type: ignore[attr-defined]
+    return videos
+
+
+def summarise_batch(videos: list[Video]) -> BatchSummary:
+    counts = {"waiting": 0, "running": 0, "completed": 0, "failed": 0}
+    for v in videos:
+        key = v.status_key
+        counts["running" if key in Video.ACTIVE else key] += 1
+    cost = sum((v.cost_estimate for v in videos if v.status_key != "failed"), Decimal("0"))
+    progress = round(sum(v.progress for v in videos) / len(videos)) if videos else 0
+    return BatchSummary(total=len(videos), progress=progress, cost=cost, **counts)
+
+
+# --- spending and budgets --------------------------------------------------------------------
+
+
+def counts_toward_spend() -> Q:
+    """Completed and in-flight jobs cost money; failed or rejected ones do not."""
+    return ~Q(status=Video.Status.FAILED) & ~Q(submission=Video.Submission.REJECTED)
+
+
+def month_start(moment: datetime | None = None) -> datetime:
+    """Midnight on the 1st of the month, in the site's time zone (budgets are per month)."""
+    local = timezone.localtime(moment or timezone.now())
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month(start: datetime) -> datetime:
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return start.replace(year=year, month=month)
+
+
+def spent(*, since: datetime, user: Any = None, group_id: int | None = None) -> Decimal:
+    qs = Video.objects.filter(counts_toward_spend(), requested_at__gte=since)
+    if user is not None:
+        qs = qs.filter(owner=user)
+    if group_id is not None:
+        qs = qs.filter(owner__groups=group_id)
+    return qs.aggregate(total=Sum("cost_estimate"))["total"] or Decimal("0")
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    budget: Budget
+    label: str  # "You" or "Team “editors”"
+    spent: Decimal
+
+    @property
+    def limit(self) -> Decimal:
+        return self.budget.monthly_limit
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.limit - self.spent, Decimal("0"))
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(self.spent / self.limit * 100)) if self.limit else 100
+
+
+def budget_lines(user: Any) -> list[BudgetLine]:
+    """The budgets that apply to `user` this month (their own, then each of their teams)."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    since = month_start()
+    lines = []
+    for budget in Budget.objects.filter(
+        Q(user=user) | Q(group__in=user.groups.all())
+    ).select_related("group").order_by("group__name"):
+        if budget.group_id:
+            label = f"Team “{budget.group.name}”"  # type: ignore[union-attr]
+            amount = spent(since=since, group_id=budget.group_id)
+        else:
+            label, amount = "You", spent(since=since, user=user)
+        lines.append(BudgetLine(budget, label, amount))
+    return lines
+
+
+@dataclass(frozen=True)
+class Usage:
+    month: datetime
+    per_user: list[dict[str, Any]]
+    per_team: list[dict[str, Any]]
+    per_month: list[dict[str, Any]]
+    total: Decimal
+
+
+def usage(*, viewer: Any, month: datetime) -> Usage:
+    """Spend per user and per team for one month, and per month for the last year.
+
+    Staff see everybody; others see their own spend and their own teams'.
+    """
+    start, end = month, next_month(month)
+    counted = Video.objects.filter(counts_toward_spend())
+    in_month = counted.filter(requested_at__gte=start, requested_at__lt=end)
+    teams = Group.objects.order_by("name")
+    if not viewer.is_staff:
+        in_month = in_month.filter(owner=viewer)
+        counted = counted.filter(owner=viewer)
+        teams = teams.filter(user=viewer)
+    per_user = list(
+        in_month.values("owner__username")
+        .annotate(total=Sum("cost_estimate"), jobs=Count("pk"))
+        .order_by("-total", "owner__username")
+    )
+    team_filter = Q(user__videos__requested_at__gte=start, user__videos__requested_at__lt=end)
+    team_filter &= ~Q(user__videos__status=Video.Status.FAILED)
+    team_filter &= ~Q(user__videos__submission=Video.Submission.REJECTED)
+    per_team = list(
+        teams.annotate(
+            total=Sum("user__videos__cost_estimate", filter=team_filter),
+            jobs=Count("user__videos", filter=team_filter),
+            members=Count("user", distinct=True),
+        ).values("pk", "name", "total", "jobs", "members")
+    )
+    year_ago = next_month(month).replace(year=next_month(month).year - 1)
+    per_month = list(
+        counted.filter(requested_at__gte=year_ago, requested_at__lt=end)
+        .annotate(month=TruncMonth("requested_at"))
+        .values("month")
+        .annotate(total=Sum("cost_estimate"), jobs=Count("pk"))
+        .order_by("-month")
+    )
+    total = in_month.aggregate(total=Sum("cost_estimate"))["total"] or Decimal("0")
+    return Usage(month, per_user, per_team, per_month, total)
+
+
+def all_budget_lines() -> list[BudgetLine]:
+    """Every budget with this month's spend, for staff on the usage page."""
+    since = month_start()
+    lines = []
+    for budget in Budget.objects.select_related("user", "group").order_by(
+        "group__name", "user__username"
+    ):
+        if budget.group_id:
+            label = f"Team “{budget.group.name}”"  # type: ignore[union-attr]
+            amount = spent(since=since, group_id=budget.group_id)
+        else:
+            label = budget.user.get_username()  # type: ignore[union-attr]
+            amount = spent(since=since, user=budget.user)
+        lines.append(BudgetLine(budget, label, amount))
+    return lines
+
+
+def retry_key(video: Video, retries: int) -> uuid.UUID:
+    """The Retry button's key: stable until a retry exists, so a double click (or a re-render
+    by the poll between two clicks) still makes exactly one new job."""
+    return uuid.uuid5(video.idempotency_key, f"retry-{retries}")

@@ -24,13 +24,18 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from jobs import selectors
 from jobs.models import (
     PROMPT_MAX_LENGTH,
+    Batch,
+    Budget,
     CatalogEntry,
     Provider,
     StatusChange,
@@ -39,7 +44,9 @@ from jobs.models import (
 )
 from jobs.provider import (
     AssetsExpired,
+    AuthenticationFailed,
     NotFound,
+    NoVideosApi,
     ProviderClient,
     ProviderError,
     ProviderRateLimited,
@@ -138,20 +145,24 @@ def submit_create(
     entry = CatalogEntry.objects.filter(provider=provider, model=model, size=size).first()
     if entry is None or seconds not in entry.seconds:
         raise ValidationError(f"{model} does not offer {seconds} s at {size}.")
-    video = _record_submission(
-        user=user,
-        key=key,
-        provider=provider,
-        defaults={
-            "prompt": prompt,
-            "model": model,
-            "size": size,
-            "seconds": seconds,
-            "cost_estimate": entry.price_per_second * int(seconds),
-        },
-    )
-    if input_reference is not None and not video.input_reference:
-        video.input_reference.save(input_reference.name or "reference", input_reference)
+    if input_reference is not None:  # Beyond remix: checked here, so no caller can skip it
+        input_reference.name = "reference" + check_reference_image(input_reference, size)
+    # One transaction: the worker is only told (on commit) once the reference is saved too.
+    with transaction.atomic():
+        video = _record_submission(
+            user=user,
+            key=key,
+            provider=provider,
+            defaults={
+                "prompt": prompt,
+                "model": model,
+                "size": size,
+                "seconds": seconds,
+                "cost_estimate": entry.price_per_second * int(seconds),
+            },
+        )
+        if input_reference is not None and not video.input_reference:
+            video.input_reference.save(input_reference.name, input_reference)
     return video
 
 
@@ -164,6 +175,7 @@ def _record_submission(
     batch: Any = None,
 ) -> Video:
     with transaction.atomic():
+        _check_budget_for(user=user, key=key, defaults=defaults)  # Beyond remix: budgets
         video, created = Video.objects.get_or_create(
             idempotency_key=key,
             defaults={
@@ -381,6 +393,7 @@ def reject(*, video_id: int, code: str, message: str, param: str | None = None) 
         video.next_poll_at = None
         video.last_error = ""
         video.notify_pending = video.owner_id is not None
+        _email_when_final(video)  # Beyond remix: optional e-mail
         video.save()
         _history(video, old, video.status, via=StatusChange.Via.SUBMIT, note=f"Rejected: {code}")
 
@@ -412,6 +425,7 @@ def forget(*, video_id: int) -> None:
         )
         video.next_poll_at = None
         video.notify_pending = video.owner_id is not None
+        _email_when_final(video)  # Beyond remix: optional e-mail
         video.save()
         _history(video, old, video.status, via=StatusChange.Via.POLL, note="404 at the provider")
 
@@ -458,6 +472,7 @@ def apply_remote_state(*, video_id: int, remote: RemoteVideo, via: str) -> Video
         video.next_poll_at = now + timedelta(seconds=next_poll_delay(video, remote, old_progress))
     else:
         video.notify_pending = video.owner_id is not None
+        _email_when_final(video)  # Beyond remix: optional e-mail
         if status == Video.Status.FAILED:
             video.asset_state = Video.Assets.NONE
         video.next_poll_at = _next_step_after_terminal(video, now)
@@ -864,3 +879,346 @@ def check_provider(*, provider: Provider) -> tuple[int, str]:
         return messages.WARNING, f"could not check: {exc}"
     models = ", ".join(provider.model_ids()) or "none configured"
     return messages.SUCCESS, f"the Videos API answers and the key is accepted. Models: {models}."
+
+
+# === Beyond remix ==============================================================================
+# Create with a reference image, batch remix and retry, monthly budgets, import and sync with
+# plain-worded refusals, and the optional e-mail when a job finishes. Existing code calls in at
+# three points: submit_create (check_reference_image), _record_submission (_check_budget_for)
+# and the writers of a final state (_email_when_final).
+
+REFERENCE_MAX_BYTES = 10 * 1024 * 1024
+# Pillow's name for the format -> the suffix we store it under (_image_type() reads the suffix)
+REFERENCE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+BATCH_MAX_JOBS = 20
+BATCH_MAX_VARIATIONS = 10
+
+
+# --- create: the reference image -------------------------------------------------------------
+
+
+def check_reference_image(upload: File, size: str) -> str:
+    """Verify an `input_reference` before anything is recorded; returns its proper suffix.
+
+    The provider uses the image as the first frame, so it must be a JPEG, PNG or WebP of exactly
+    the requested size; finding that out here gives a message next to the field instead of a
+    rejected job a minute later.
+    """
+    if upload.size is not None and upload.size > REFERENCE_MAX_BYTES:
+        raise ValidationError(
+            {
+                "input_reference": f"The image is {upload.size / 1_048_576:.1f} MB, larger "
+                f"than the {REFERENCE_MAX_BYTES // 1_048_576} MB limit."
+            }
+        )
+    try:
+        width, height = (int(n) for n in size.split("x"))
+    except ValueError:
+        raise ValidationError({"size": f"“{size}” is not a size like 1280x720."}) from None
+    upload.seek(0)
+    try:
+        with Image.open(upload) as image:  # reads the header only: cheap even for large files
+            fmt, actual = image.format, image.size
+            image.verify()  # walks the file's structure without decoding the pixels
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        raise ValidationError(
+            {"input_reference": "This file is not a readable JPEG, PNG or WebP image."}
+        ) from None
+    finally:
+        upload.seek(0)
+    if fmt not in REFERENCE_FORMATS:
+        raise ValidationError(
+            {"input_reference": f"The image is a {fmt} file; use a JPEG, PNG or WebP image."}
+        )
+    if actual != (width, height):
+        raise ValidationError(
+            {
+                "input_reference": f"The image is {actual[0]}×{actual[1]} pixels, but a {size} "
+                f"video needs exactly {width}×{height}: the image becomes the first frame. "
+                "Resize or crop it, or choose the matching size."
+            }
+        )
+    return REFERENCE_FORMATS[fmt]
+
+
+# --- budgets ---------------------------------------------------------------------------------
+
+
+class BudgetExceeded(ValidationError):
+    """A submit that would take a user or team over its monthly budget."""
+
+
+def _check_budget_for(*, user: AbstractBaseUser, key: uuid.UUID, defaults: dict[str, Any]) -> None:
+    """Called inside _record_submission's transaction, before the insert."""
+    if Video.objects.filter(idempotency_key=key).exists():
+        return  # a resubmitted form finds its job: nothing new is spent
+    what = "remix" if defaults.get("remixed_from_video_id") else "video"
+    check_budget(user=user, cost=defaults.get("cost_estimate") or Decimal("0"), what=what)
+
+
+def check_budget(*, user: AbstractBaseUser, cost: Decimal, what: str) -> None:
+    """Refuse a submit that would exceed a monthly budget of the user or one of their teams.
+
+    Must run inside the transaction that inserts the job(s). The budget rows are locked first
+    (SELECT … FOR UPDATE, in pk order so two submitters never deadlock) and only then is the
+    month summed: a second submitter waits for the first to commit and then sees its job in
+    the sum. On SQLite the IMMEDIATE transaction mode already serialises writers.
+    """
+    if not getattr(user, "is_authenticated", False) or cost <= 0:
+        return
+    assert transaction.get_connection().in_atomic_block, "check_budget needs a transaction"
+    budgets = list(
+        Budget.objects.select_for_update()
+        .filter(Q(user=user) | Q(group__in=user.groups.all()))  # type: ignore[attr-defined]
+        .order_by("pk")
+    )
+    since = selectors.month_start()
+    for budget in budgets:
+        if budget.group_id:
+            spent = selectors.spent(since=since, group_id=budget.group_id)
+        else:
+            spent = selectors.spent(since=since, user=user)
+        if spent + cost <= budget.monthly_limit:
+            continue
+        left = max(budget.monthly_limit - spent, Decimal("0"))
+        if budget.group_id:
+            team = budget.group.name  # type: ignore[union-attr]
+            whose = f"your team “{team}” has ${left:.2f} left of its"
+        else:
+            whose = f"you have ${left:.2f} left of your"
+        raise BudgetExceeded(
+            f"This {what} costs ${cost:.2f}; {whose} ${budget.monthly_limit:.2f} monthly budget.",
+            code="budget",
+        )
+
+
+# --- batch remix and retry -------------------------------------------------------------------
+
+
+def batch_prompts(text: str, variations: int = 1) -> list[str]:
+    """One prompt per non-blank line; with N > 1 variations each line becomes N jobs.
+
+    The Videos API has no seed or `n`, so N identical prompts would be N indistinguishable
+    requests: each variation gets " (variation k of N)" appended, which nudges the model to
+    differ and keeps the jobs apart in the table.
+    """
+    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    if variations <= 1:
+        return lines
+    return [
+        f"{line} (variation {k} of {variations})"
+        for line in lines
+        for k in range(1, variations + 1)
+    ]
+
+
+def batch_job_key(key: uuid.UUID, index: int) -> uuid.UUID:
+    """Deterministic per-job key: the same form posted twice finds the same jobs."""
+    return uuid.uuid5(key, str(index))
+
+
+def submit_batch(
+    *, user: AbstractBaseUser, source: Video, prompts: list[str], key: uuid.UUID
+) -> Batch:
+    """Several remixes of one source, each its own job, grouped as a Batch. All or nothing."""
+    if not prompts:
+        raise ValidationError({"prompts": "Write at least one prompt, one per line."})
+    if len(prompts) > BATCH_MAX_JOBS:
+        raise ValidationError(
+            {"prompts": f"That is {len(prompts)} jobs; a batch holds at most {BATCH_MAX_JOBS}."}
+        )
+    cleaned = []
+    for number, prompt in enumerate(prompts, 1):
+        try:
+            cleaned.append(clean_prompt(prompt))
+        except ValidationError as exc:
+            raise ValidationError(
+                {"prompts": f"Prompt {number}: {' '.join(exc.messages)}"}
+            ) from exc
+    keys = [batch_job_key(key, i) for i in range(len(cleaned))]
+    with transaction.atomic():
+        batch, _ = Batch.objects.get_or_create(
+            idempotency_key=key, defaults={"owner": user, "source": source}
+        )
+        if batch.owner_id != user.pk:
+            raise PermissionDenied("That form belongs to somebody else.")
+        new = len(keys) - Video.objects.filter(idempotency_key__in=keys).count()
+        unit = estimate_cost(source.provider, source.model, source.size, source.seconds)
+        # The whole batch against the budget first: otherwise it could stop half-way.
+        check_budget(user=user, cost=(unit or Decimal("0")) * new, what=f"batch of {new} remixes")
+        for job_key, prompt in zip(keys, cleaned, strict=True):
+            submit_remix(user=user, source=source, prompt=prompt, key=job_key, batch=batch)
+    return batch
+
+
+def retry_video(*, user: AbstractBaseUser, video: Video, key: uuid.UUID) -> Video:
+    """A failed job again, as a new job with the same inputs (prompt, settings, source, image).
+
+    `key` is minted when the Retry button is rendered, so a double click makes one retry.
+    """
+    existing = Video.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.owner_id != user.pk:
+            raise PermissionDenied("That form belongs to somebody else.")
+        if existing.retry_of_id != video.pk:
+            raise ValidationError("This form was already used for another job; reload the page.")
+        return existing
+    if not (user.is_staff or video.owner_id == user.pk):  # type: ignore[attr-defined]
+        raise PermissionDenied("Only the person who submitted it, or staff, can retry it.")
+    if video.is_active or video.status != Video.Status.FAILED:
+        raise ValidationError("Only a failed job can be retried.")
+    provider = video.provider
+    remixed_from = video.remixed_from_video_id or (video.source.video_id if video.source else "")
+    if not provider.enabled:
+        raise ValidationError(f"The provider “{provider}” is disabled.")
+    if video.is_remix and not provider.can_remix:
+        raise ValidationError(f"The provider “{provider}” does not offer remix.")
+    if not video.is_remix and not provider.can_create:
+        raise ValidationError(f"The provider “{provider}” does not offer creating videos.")
+    if video.is_remix and not remixed_from:
+        raise ValidationError("The source of this remix is unknown, so it cannot be retried.")
+    cost = estimate_cost(provider, video.model, video.size, video.seconds)
+    with transaction.atomic():  # the worker hears of it only once the image is copied too
+        new = _record_submission(
+            user=user,
+            key=key,
+            provider=provider,
+            batch=video.batch,
+            defaults={
+                "prompt": video.prompt,
+                "model": video.model,
+                "size": video.size,
+                "seconds": video.seconds,
+                "source": video.source,
+                "remixed_from_video_id": remixed_from or "",
+                "cost_estimate": video.cost_estimate if cost is None else cost,
+                "retry_of": video,
+            },
+        )
+        if video.input_reference and not new.input_reference:
+            try:
+                with video.input_reference.open("rb") as image:
+                    new.input_reference.save(Path(video.input_reference.name).name, image)
+            except FileNotFoundError:
+                raise ValidationError(
+                    "The reference image of the failed job is gone, so it cannot be retried "
+                    "as it was; create a new video instead."
+                ) from None
+    return new
+
+
+# --- import and sync -------------------------------------------------------------------------
+
+IMPORT_SOURCE_DEPTH = 10  # how far up a remix chain an import by id follows missing sources
+
+
+def import_one(*, provider: Provider, video_id: str) -> tuple[Video, bool]:
+    """Import one job by its provider id, and its missing sources up the remix chain.
+
+    Returns (video, created). Refusals come back as a ValidationError in words.
+    """
+    video_id = video_id.strip()
+    if not video_id:
+        raise ValidationError({"video_id": "Enter the provider's video id, e.g. video_68d7…"})
+    if not provider.enabled:
+        raise ValidationError(f"The provider “{provider}” is disabled.")
+    try:
+        video, created = import_by_id(provider=provider, video_id=video_id)
+    except NoVideosApi as exc:
+        raise ValidationError(f"“{provider}” does not answer like a Videos API: {exc}") from exc
+    except NotFound:
+        raise ValidationError(
+            {"video_id": f"“{provider}” has no video with the id {video_id}."}
+        ) from None
+    except AuthenticationFailed as exc:
+        raise ValidationError(f"“{provider}” refused the API key: {exc}") from exc
+    except ProviderError as exc:
+        raise ValidationError(f"Could not import from “{provider}”: {exc}") from exc
+    # Sources first appear as remixed_from_video_id; fetch them so the family view is whole.
+    # import_remote links waiting remixes to a source as soon as it arrives.
+    current = video
+    for _ in range(IMPORT_SOURCE_DEPTH):
+        if current.source_id or not current.remixed_from_video_id:
+            break
+        try:
+            current, _ = import_by_id(provider=provider, video_id=current.remixed_from_video_id)
+        except ProviderError as exc:  # deleted or expired upstream: the remix still counts
+            log.info("source %s of %s not imported: %s", current.remixed_from_video_id, video, exc)
+            break
+    video.refresh_from_db()
+    return video, created
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    provider: Provider
+    seen: int
+    new: int
+
+
+def sync_provider(*, provider: Provider, limit: int = 100) -> SyncResult:
+    """Adopt every job the provider lists that we do not know yet. Running it again is a no-op.
+
+    The provider is paged oldest first (sources before their remixes), and import_remote links
+    each remix to its source. Refusals come back as a ValidationError in words.
+    """
+    if not provider.enabled:
+        raise ValidationError(f"The provider “{provider}” is disabled.")
+    if not provider.can_list:
+        raise ValidationError(
+            f"“{provider}” cannot list its jobs (its “list / import” capability is off), so "
+            "there is nothing to sync from; import jobs one at a time by id instead."
+        )
+    try:
+        seen, new = sync_from_provider(provider=provider, limit=limit)
+    except NoVideosApi as exc:
+        raise ValidationError(f"“{provider}” does not answer like a Videos API: {exc}") from exc
+    except AuthenticationFailed as exc:
+        raise ValidationError(f"“{provider}” refused the API key: {exc}") from exc
+    except ProviderRejected as exc:
+        if exc.status in (400, 422):
+            raise ValidationError(
+                f"“{provider}” refused to list its jobs (HTTP {exc.status}: {exc.message}). "
+                "Gateways such as LiteLLM need a routing hint to list videos; import jobs one "
+                "at a time by id instead, and untick “list / import” for this provider."
+            ) from exc
+        raise ValidationError(f"“{provider}” refused the listing: {exc}") from exc
+    except ProviderError as exc:
+        raise ValidationError(f"Could not sync from “{provider}”: {exc}") from exc
+    return SyncResult(provider, seen, new)
+
+
+# --- e-mail when a job finishes --------------------------------------------------------------
+
+
+def _email_when_final(video: Video) -> None:
+    """Queue the owner's e-mail for after the commit: only a state that was saved is reported."""
+    if settings.NOTIFY_BY_EMAIL and video.owner_id is not None:
+        transaction.on_commit(partial(send_final_email, video.pk))
+
+
+def send_final_email(video_id: int) -> bool:
+    """Tell the owner (if they have an address) that a job completed or failed."""
+    video = Video.objects.select_related("owner").filter(pk=video_id).first()
+    if video is None or video.owner is None or not video.owner.email:
+        return False
+    ok = video.status == Video.Status.COMPLETED and video.submission != Video.Submission.REJECTED
+    short = " ".join(video.prompt.split())  # a header must not contain line breaks
+    short = short[:60] + ("…" if len(short) > 60 else "")
+    outcome = "is ready" if ok else "failed"
+    lines = [
+        f"Your video “{short}” {outcome}.",
+        "" if ok else f"Reason: {video.error_message or video.error_code or 'none given'}",
+        f"{settings.SITE_URL}{video.get_absolute_url()}",
+    ]
+    try:
+        send_mail(
+            f"Video #{video.pk} {outcome}: {short}",
+            "\n".join(line for line in lines if line) + "\n",
+            None,  # DEFAULT_FROM_EMAIL
+            [video.owner.email],
+        )
+    except Exception:  # a broken mail server must not break the tracker that got here
+        log.exception("could not e-mail the owner of video %s", video.pk)
+        return False
+    return True

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import mimetypes
 import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -28,8 +33,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HTMX_STOP_POLLING
 
 from jobs import selectors, services
-from jobs.forms import RemixForm
-from jobs.models import Provider, Video
+from jobs.forms import BatchRemixForm, CreateVideoForm, ImportForm, KeyForm, RemixForm, SyncForm
+from jobs.models import Batch, Provider, Video
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,10 @@ def video_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "remixes": video.remixes.select_related("owner").order_by("requested_at"),
         "can_delete": request.user.is_staff or video.owner_id == request.user.pk,
         "poll_seconds": settings.TABLE_POLL_SECONDS,
+        # Beyond remix: the Retry button's key (stable, so a double click makes one retry)
+        "retry_key": selectors.retry_key(video, video.retries.count())
+        if video.status == Video.Status.FAILED
+        else None,
     }
     notices = services.take_notifications(user=request.user)
     ctx.update(notices=notices.items, running=notices.running)
@@ -114,9 +123,8 @@ def remix(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(f"{reverse('jobs:list')}#video-{video.pk}")
     cost = services.estimate_cost(source.provider, source.model, source.size, source.seconds)
     status = 400 if request.method == "POST" else 200
-    return render(
-        request, "jobs/remix.html", {"source": source, "form": form, "cost": cost}, status=status
-    )
+    ctx = {"source": source, "form": form, "cost": cost, **_notices(request)}  # Beyond remix
+    return render(request, "jobs/remix.html", ctx, status=status)
 
 
 def _add_errors(form: RemixForm, exc: ValidationError) -> None:
@@ -210,3 +218,263 @@ def webhook(request: HttpRequest, provider_id: int) -> HttpResponse:
         log.warning("webhook from provider %s rejected: %s", provider.pk, exc)
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     return HttpResponse("duplicate" if outcome.duplicate else "ok", content_type="text/plain")
+
+
+# === Beyond remix ==============================================================================
+# Create, import/sync, family and compare, batch remix and retry, usage, and the notices
+# partial. Each view: parse → service or selector → render; every write is in services.
+
+# A little over the 10 MB image cap, for the multipart framing and the text fields.
+CREATE_MAX_REQUEST_BYTES = services.REFERENCE_MAX_BYTES + 256 * 1024
+
+
+def _notices(request: HttpRequest) -> dict[str, Any]:
+    """Toasts for my finished jobs and my running count, for base.html's notices partial."""
+    notices = services.take_notifications(user=request.user)
+    return {"notices": notices.items, "running": notices.running}
+
+
+def _first_choice(data: Mapping[str, Any], name: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    value = str(data.get(name) or "")
+    return value if value in allowed else (allowed[0] if allowed else "")
+
+
+def _create_selection(form: CreateVideoForm, catalog: dict[str, Any]) -> dict[str, str]:
+    """The provider/model/size/seconds the page starts with: what was posted, else the first
+    valid combination (the page's script keeps it valid from then on)."""
+    data = form.data if form.is_bound else {}
+    provider = _first_choice(data, "provider", catalog)
+    models_ = catalog.get(provider, {}).get("models", {})
+    model = _first_choice(data, "model", models_)
+    sizes = models_.get(model, {})
+    size = _first_choice(data, "size", sizes)
+    seconds = _first_choice(data, "seconds", sizes.get(size, {}).get("seconds", []))
+    return {"provider": provider, "model": model, "size": size, "seconds": seconds}
+
+
+@require_http_methods(["GET", "POST"])
+def create_video(request: HttpRequest) -> HttpResponse:
+    providers = selectors.creatable_providers()
+    catalog = selectors.catalog(providers)
+    too_big = int(request.META.get("CONTENT_LENGTH") or 0) > CREATE_MAX_REQUEST_BYTES
+    request_error = ""
+    if request.method == "POST" and too_big:
+        # Refuse before Django spools a huge upload to disk only to throw it away.
+        form = CreateVideoForm(providers=providers, catalog=catalog)
+        request_error = "The upload is larger than 10 MB; use a smaller reference image."
+    else:
+        form = CreateVideoForm(
+            request.POST or None, request.FILES or None, providers=providers, catalog=catalog
+        )
+    if request.method == "POST" and form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            video = services.submit_create(
+                user=request.user,
+                provider=data["provider"],
+                prompt=data["prompt"],
+                model=data["model"],
+                size=data["size"],
+                seconds=data["seconds"],
+                key=data["key"],
+                input_reference=data["input_reference"] or None,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Video recorded: it is on its way to the provider.")
+            return redirect(f"{reverse('jobs:list')}#video-{video.pk}")
+    selected = _create_selection(form, catalog)
+    if not form.is_bound:
+        form.initial.update(selected)
+    spec = catalog.get(selected["provider"], {}).get("models", {}).get(selected["model"], {})
+    price = spec.get(selected["size"], {}).get("price")
+    cost = Decimal(price) * int(selected["seconds"]) if price and selected["seconds"] else None
+    ctx = {
+        "form": form,
+        "catalog": catalog,
+        "catalog_json": json.dumps(catalog),  # read by static/js/create.js
+        "request_error": request_error,
+        "selected": selected,
+        "cost": cost,
+        "unavailable": Provider.objects.filter(enabled=True, can_create=False),
+        "budgets": selectors.budget_lines(request.user),
+        **_notices(request),
+    }
+    return render(
+        request, "jobs/create.html", ctx, status=400 if request.method == "POST" else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def import_videos(request: HttpRequest) -> HttpResponse:
+    """Import one job by id (any logged-in user) or sync a whole provider (staff only).
+
+    Import by id is safe for anyone: it only adopts a job the site's own key can already read,
+    as an unowned "imported" row. A sync pulls in everything the key can list, so it is kept
+    for staff (and `manage.py sync_videos` for cron).
+    """
+    action = request.POST.get("action") if request.method == "POST" else None
+    import_form = ImportForm(request.POST if action == "import" else None)
+    sync_form = SyncForm(request.POST if action == "sync" else None)
+    if action == "import" and import_form.is_valid():
+        try:
+            video, created = services.import_one(
+                provider=import_form.cleaned_data["provider"],
+                video_id=import_form.cleaned_data["video_id"],
+            )
+        except ValidationError as exc:
+            _add_errors(import_form, exc)
+        else:
+            messages.success(
+                request, f"Imported as video #{video.pk}." if created else "Already here."
+            )
+            return redirect(video)
+    elif action == "sync":
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff can sync a whole provider.")
+        if sync_form.is_valid():
+            try:
+                result = services.sync_provider(provider=sync_form.cleaned_data["provider"])
+            except ValidationError as exc:
+                _add_errors(sync_form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"{result.provider}: {result.seen} jobs listed, {result.new} new "
+                    "imported.",
+                )
+                return redirect("jobs:import")
+    ctx = {
+        "import_form": import_form,
+        "sync_form": sync_form,
+        "unlistable": Provider.objects.filter(enabled=True, can_list=False),
+        **_notices(request),
+    }
+    return render(request, "jobs/import.html", ctx, status=400 if action else 200)
+
+
+@require_GET
+def family(request: HttpRequest, pk: int) -> HttpResponse:
+    video = get_object_or_404(Video.objects.select_related("provider", "owner"), pk=pk)
+    ctx = {"video": video, "family": selectors.family(video), **_notices(request)}
+    return render(request, "jobs/family.html", ctx)
+
+
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    videos = selectors.videos_for_compare(selectors.parse_ids(request.GET.getlist("ids")))
+    first = videos[0].prompt if videos else ""
+    rows = [
+        {"video": v, "diff": selectors.prompt_diff(first, v.prompt) if i else None}
+        for i, v in enumerate(videos)
+    ]
+    ctx = {
+        "rows": rows,
+        "playable": sum(1 for v in videos if v.playable),
+        "max": selectors.MAX_COMPARE,
+        **_notices(request),
+    }
+    return render(request, "jobs/compare.html", ctx, status=200 if len(videos) >= 2 else 400)
+
+
+@require_http_methods(["GET", "POST"])
+def batch_remix(request: HttpRequest, pk: int) -> HttpResponse:
+    source = get_object_or_404(Video.objects.select_related("provider"), pk=pk)
+    form = BatchRemixForm(request.POST or None, initial={"prompts": source.prompt})
+    count = 0
+    if request.method == "POST" and form.is_valid():
+        prompts = services.batch_prompts(
+            form.cleaned_data["prompts"], form.cleaned_data["variations"]
+        )
+        count = len(prompts)
+        try:
+            batch = services.submit_batch(
+                user=request.user, source=source, prompts=prompts, key=form.cleaned_data["key"]
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Batch of {count} remixes recorded.")
+            return redirect(batch)
+    unit = services.estimate_cost(source.provider, source.model, source.size, source.seconds)
+    ctx = {
+        "source": source,
+        "form": form,
+        "unit": unit,
+        "count": count,
+        "max_jobs": services.BATCH_MAX_JOBS,
+        "budgets": selectors.budget_lines(request.user),
+        **_notices(request),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "jobs/batch_new.html", ctx, status=status)
+
+
+@require_GET
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(Batch.objects.select_related("owner", "source"), pk=pk)
+    videos = selectors.batch_videos(batch)
+    summary = selectors.summarise_batch(videos)
+    ctx = {
+        "batch": batch,
+        "videos": videos,
+        "summary": summary,
+        "can_retry": request.user.is_staff or batch.owner_id == request.user.pk,
+        "poll_seconds": settings.TABLE_POLL_SECONDS,
+        **_notices(request),
+    }
+    if request.htmx:
+        response = render(request, "jobs/batch_detail.html#batch-status", ctx)
+        if not summary.active:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    return render(request, "jobs/batch_detail.html", ctx)
+
+
+@require_POST
+def retry(request: HttpRequest, pk: int) -> HttpResponse:
+    video = get_object_or_404(Video.objects.select_related("provider", "source", "batch"), pk=pk)
+    form = KeyForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("The retry form has no key; reload the page.")
+    try:
+        new = services.retry_video(user=request.user, video=video, key=form.cleaned_data["key"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(video.batch or video)
+    messages.success(request, f"Retrying #{video.pk} as a new job, #{new.pk}.")
+    return redirect(new.batch or new)
+
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    month = selectors.month_start()
+    match = MONTH_RE.match(request.GET.get("month", ""))
+    if match and 1 <= int(match[2]) <= 12:
+        month = month.replace(year=int(match[1]), month=int(match[2]))
+    ctx = {
+        "usage": selectors.usage(viewer=request.user, month=month),
+        "budgets": (
+            selectors.all_budget_lines()
+            if request.user.is_staff
+            else selectors.budget_lines(request.user)
+        ),
+        "previous": (month - timedelta(days=1)).strftime("%Y-%m"),
+        "next": selectors.next_month(month).strftime("%Y-%m"),
+        **_notices(request),
+    }
+    return render(request, "jobs/usage.html", ctx)
+
+
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    """base.html's notices partial: toasts for my finished jobs and my running count.
+
+    Polled by static/js/notify.js only while I have running jobs and the tab is visible.
+    """
+    return render(request, "base.html#notices", _notices(request))

@@ -54,61 +54,157 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
         description="Fake OpenAI Videos API (Sora 2 jobs) for local development, tests and "
-                    "benchmarks. Offline; state in SQLite under --data-dir.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "benchmarks. Offline; state in SQLite under --data-dir.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     add("--port", type=int, default=8001, help="port to listen on, 0 = any free (default 8001)")
-    add("--speed", type=float, default=1.0,
-        help="divide every duration (render time, expiry) by N (default 1: a 4 s clip takes "
-             "~20 s)")
-    add("--api-key", default=None,
-        help="bearer key required on /v1; without it any non-empty key is accepted")
-    add("--data-dir", type=Path, default=None,
+    add(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="divide every duration (render time, expiry) by N (default 1: a 4 s clip takes ~20 s)",
+    )
+    add(
+        "--api-key",
+        default=None,
+        help="bearer key required on /v1; without it any non-empty key is accepted",
+    )
+    add(
+        "--data-dir",
+        type=Path,
+        default=None,
         help="where jobs (SQLite) and generated media live; a restart with the same dir keeps "
-             "every job (default: a temporary dir removed at exit)")
-    add("--expires-after", type=float, default=3600.0, metavar="S",
-        help="assets expire S seconds after completion, divided by speed (default 3600)")
-    add("--samples", type=int, default=0, metavar="N",
-        help="create N completed sample videos at start when the store is empty (default 0)")
-    add("--fault-rate", type=float, default=0.0, metavar="F",
-        help="probability (0..1) that an API request gets an injected fault (default 0)")
-    add("--faults", default="all", metavar="LIST",
-        help="comma list of fault kinds to draw from (default: all kinds, listed below)")
-    add("--retry-after", type=float, default=1.0, metavar="S",
-        help="Retry-After seconds sent with injected 429s (default 1)")
-    add("--hang-seconds", type=float, default=40.0, metavar="S",
-        help="how long a timeout fault stalls before answering (default 40)")
-    add("--fail-rate", type=float, default=0.0, metavar="F",
-        help="probability that a new job ends failed (default 0)")
-    add("--slow-rate", type=float, default=0.0, metavar="F",
-        help="probability that a new job is --slow-factor times slower (default 0)")
-    add("--slow-factor", type=float, default=4.0, metavar="X",
-        help="how much slower a slow job is (default 4)")
-    add("--webhook-url", default=None, metavar="URL",
-        help="POST signed video.completed / video.failed events here (Standard Webhooks)")
-    add("--webhook-secret", default=None, metavar="whsec_...",
-        help="signing secret (default: a random whsec_ secret, shown by GET /_sim/config)")
-    add("--webhook-duplicates", action="store_true",
-        help="deliver every event twice (same webhook-id)")
-    add("--webhook-shuffle", action="store_true",
-        help="hold events up to 1.5 s and deliver them in random order")
-    add("--webhook-delay", type=float, default=0.0, metavar="S",
-        help="delay every delivery by S seconds (default 0)")
-    add("--pad-video-mb", type=float, default=0.0, metavar="N",
+        "every job (default: a temporary dir removed at exit)",
+    )
+    add(
+        "--expires-after",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="assets expire S seconds after completion, divided by speed (default 3600)",
+    )
+    add(
+        "--samples",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create N completed sample videos at start when the store is empty (default 0)",
+    )
+    add(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="probability (0..1) that an API request gets an injected fault (default 0)",
+    )
+    add(
+        "--faults",
+        default="all",
+        metavar="LIST",
+        help="comma list of fault kinds to draw from (default: all kinds, listed below)",
+    )
+    add(
+        "--retry-after",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="Retry-After seconds sent with injected 429s (default 1)",
+    )
+    add(
+        "--hang-seconds",
+        type=float,
+        default=40.0,
+        metavar="S",
+        help="how long a timeout fault stalls before answering (default 40)",
+    )
+    add(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="probability that a new job ends failed (default 0)",
+    )
+    add(
+        "--slow-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="probability that a new job is --slow-factor times slower (default 0)",
+    )
+    add(
+        "--slow-factor",
+        type=float,
+        default=4.0,
+        metavar="X",
+        help="how much slower a slow job is (default 4)",
+    )
+    add(
+        "--webhook-url",
+        default=None,
+        metavar="URL",
+        help="POST signed video.completed / video.failed events here (Standard Webhooks)",
+    )
+    add(
+        "--webhook-secret",
+        default=None,
+        metavar="whsec_...",
+        help="signing secret (default: a random whsec_ secret, shown by GET /_sim/config)",
+    )
+    add(
+        "--webhook-duplicates",
+        action="store_true",
+        help="deliver every event twice (same webhook-id)",
+    )
+    add(
+        "--webhook-shuffle",
+        action="store_true",
+        help="hold events up to 1.5 s and deliver them in random order",
+    )
+    add(
+        "--webhook-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="delay every delivery by S seconds (default 0)",
+    )
+    add(
+        "--pad-video-mb",
+        type=float,
+        default=0.0,
+        metavar="N",
         help="append an MP4 'free' box of N MiB to each video (large assets for memory "
-             "benchmarks; fixed per video at its first download) (default 0)")
+        "benchmarks; fixed per video at its first download) (default 0)",
+    )
     add("--verbose", action="store_true", help="log one line per request to stderr")
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     settings = Settings()
-    patch = {name: getattr(args, name) for name in (
-        "speed", "api_key", "expires_after", "samples", "fault_rate", "retry_after",
-        "hang_seconds", "fail_rate", "slow_rate", "slow_factor", "webhook_url",
-        "webhook_secret", "webhook_duplicates", "webhook_shuffle", "webhook_delay",
-        "pad_video_mb")}
+    patch = {
+        name: getattr(args, name)
+        for name in (
+            "speed",
+            "api_key",
+            "expires_after",
+            "samples",
+            "fault_rate",
+            "retry_after",
+            "hang_seconds",
+            "fail_rate",
+            "slow_rate",
+            "slow_factor",
+            "webhook_url",
+            "webhook_secret",
+            "webhook_duplicates",
+            "webhook_shuffle",
+            "webhook_delay",
+            "pad_video_mb",
+        )
+    }
     patch["faults"] = parse_faults(args.faults)
     settings.update(patch)
     if settings.webhook_secret is None:
@@ -147,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
             store.seed(settings.samples, settings)
         app.webhooks.start()
         host, port = server.server_address[:2]
-        print(f"Sora simulator: http://{host}:{port}/v1 (data dir {data_dir}, speed "
-              f"{settings.speed:g})", flush=True)
+        print(
+            f"Sora simulator: http://{host}:{port}/v1 (data dir {data_dir}, speed "
+            f"{settings.speed:g})",
+            flush=True,
+        )
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:
         pass

@@ -13,8 +13,15 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 FAULT_KINDS: tuple[str, ...] = (
-    "429", "500", "502", "503", "timeout", "drop", "malformed",
-    "accept_then_drop", "accept_then_timeout",
+    "429",
+    "500",
+    "502",
+    "503",
+    "timeout",
+    "drop",
+    "malformed",
+    "accept_then_drop",
+    "accept_then_timeout",
 )
 # Faults that only make sense when the request creates something (POST create / remix).
 POST_ONLY_FAULTS = frozenset({"accept_then_drop", "accept_then_timeout"})
@@ -98,8 +105,16 @@ def _coerce(name: str, value: object) -> Any:
     if name in _BOOLS:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on", "false", "0",
-                                                        "no", "off"}:
+        if isinstance(value, str) and value.lower() in {
+            "true",
+            "1",
+            "yes",
+            "on",
+            "false",
+            "0",
+            "no",
+            "off",
+        }:
             return value.lower() in {"true", "1", "yes", "on"}
         raise ConfigError(f"{name} must be a boolean")
     if name in _OPTIONAL_STR:

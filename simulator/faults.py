@@ -26,8 +26,12 @@ class ScriptedFault:
         return creates or self.fault not in POST_ONLY_FAULTS
 
     def as_dict(self) -> dict[str, object]:
-        return {"fault": self.fault, "remaining": self.remaining, "method": self.method,
-                "path": self.path}
+        return {
+            "fault": self.fault,
+            "remaining": self.remaining,
+            "method": self.method,
+            "path": self.path,
+        }
 
 
 class FaultInjector:
@@ -36,8 +40,9 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._scripted: list[ScriptedFault] = []
 
-    def script(self, fault: str, count: int = 1, method: str | None = None,
-               path: str | None = None) -> ScriptedFault:
+    def script(
+        self, fault: str, count: int = 1, method: str | None = None, path: str | None = None
+    ) -> ScriptedFault:
         if fault not in FAULT_KINDS:
             raise ConfigError(f"unknown fault {fault!r}; known: {', '.join(FAULT_KINDS)}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:

@@ -58,8 +58,9 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 class Picture:
     """Draws the frames of one clip."""
 
-    def __init__(self, prompt: str, size: str, seconds: int, label: str = "",
-                 reference: Path | None = None) -> None:
+    def __init__(
+        self, prompt: str, size: str, seconds: int, label: str = "", reference: Path | None = None
+    ) -> None:
         self.prompt = prompt
         self.width, self.height = parse_size(size)
         self.seconds = seconds
@@ -72,9 +73,14 @@ class Picture:
         self.bar_h = max(8, unit // 40) & ~1
         self.bar_y = (self.height - self.bar_h * 3) & ~1
         self.marker_w = max(8, unit // 30) & ~1
+        self.marker_top = (self.bar_y - unit // 6) & ~1  # a block riding on the progress bar
         self.counter_font = _font(max(14, unit // 22))
-        self.counter_box = (unit // 20 & ~1, unit // 20 & ~1,
-                            (unit // 20 + unit // 2) & ~1, (unit // 20 + unit // 13) & ~1)
+        self.counter_box = (
+            unit // 20 & ~1,
+            unit // 20 & ~1,
+            (unit // 20 + unit // 2) & ~1,
+            (unit // 20 + unit // 13) & ~1,
+        )
         self.base = self._draw_base(reference)
 
     def _draw_base(self, reference: Path | None) -> Image.Image:
@@ -86,8 +92,15 @@ class Picture:
             draw = ImageDraw.Draw(img)
             # A lighter diagonal band gives the encoder something that is not flat.
             light = tuple(min(255, c + 40) for c in self.colour)
-            draw.polygon([(0, self.height * 0.55), (self.width, self.height * 0.35),
-                          (self.width, self.height * 0.5), (0, self.height * 0.7)], fill=light)
+            draw.polygon(
+                [
+                    (0, self.height * 0.55),
+                    (self.width, self.height * 0.35),
+                    (self.width, self.height * 0.5),
+                    (0, self.height * 0.7),
+                ],
+                fill=light,
+            )
         draw = ImageDraw.Draw(img)
         unit = min(self.width, self.height)
         margin = unit // 20
@@ -99,18 +112,33 @@ class Picture:
             y += int(unit / 14 * 1.3)
         if self.label:
             small = _font(max(12, unit // 30))
-            draw.text((margin, self.bar_y - self.bar_h * 4), self.label, font=small,
-                      fill=(230, 230, 230))
+            draw.text(
+                (margin, self.marker_top - self.bar_h * 3),
+                self.label,
+                font=small,
+                fill=(230, 230, 230),
+            )
+        # The counter's black box is static: drawing it here keeps it out of the frame loop.
+        draw.rectangle(
+            (
+                self.counter_box[0],
+                self.counter_box[1],
+                self.counter_box[2] - 1,
+                self.counter_box[3] - 1,
+            ),
+            fill=(0, 0, 0),
+        )
         return img
 
     def time_of(self, index: int) -> float:
         return index / FPS
 
     def _counter_image(self, index: int) -> Image.Image:
+        """White-on-black time and frame number (greyscale: only the Y plane changes)."""
         x0, y0, x1, y1 = self.counter_box
-        tile = Image.new("RGB", (x1 - x0, y1 - y0), (0, 0, 0))
+        tile = Image.new("L", (x1 - x0, y1 - y0), 0)
         text = f"{self.time_of(index):5.2f}s  #{index + 1:03d}/{self.frames:03d}"
-        ImageDraw.Draw(tile).text((6, 2), text, font=self.counter_font, fill=(255, 255, 0))
+        ImageDraw.Draw(tile).text((6, 2), text, font=self.counter_font, fill=255)
         return tile
 
     def _marker_x(self, index: int) -> int:
@@ -125,8 +153,10 @@ class Picture:
         filled = int((index + 1) / self.frames * self.width)
         draw.rectangle((0, self.bar_y, filled, self.bar_y + self.bar_h - 1), fill=(255, 255, 255))
         x = self._marker_x(index)
-        draw.rectangle((x, 0, x + self.marker_w - 1, self.height - 1), fill=(255, 64, 64))
-        img.paste(self._counter_image(index), self.counter_box[:2])
+        draw.rectangle(
+            (x, self.marker_top, x + self.marker_w - 1, self.bar_y - 1), fill=(255, 64, 64)
+        )
+        img.paste(self._counter_image(index).convert("RGB"), self.counter_box[:2])
         return img
 
     def yuv_frames(self) -> Iterator[av.VideoFrame]:
@@ -138,16 +168,20 @@ class Picture:
         v_plane = _plane_bytes(base, 2, w // 2, h // 2)
         white, dark, red = _yuv(255, 255, 255), _yuv(20, 20, 20), _yuv(255, 64, 64)
         x0, y0, x1, y1 = self.counter_box
+        tw, th = x1 - x0, y1 - y0
+        studio = [16 + v * 219 // 255 for v in range(256)]  # full -> limited range luma
         for index in range(self.frames):
             planes = [bytearray(y_plane), bytearray(u_plane), bytearray(v_plane)]
             filled = int((index + 1) / self.frames * w) & ~1
             _fill(planes, w, 0, self.bar_y, w, self.bar_y + self.bar_h, dark)
             _fill(planes, w, 0, self.bar_y, filled, self.bar_y + self.bar_h, white)
             x = self._marker_x(index)
-            _fill(planes, w, x, 0, x + self.marker_w, h, red)
-            counter = av.VideoFrame.from_image(self._counter_image(index)).reformat(
-                format="yuv420p")
-            _blit(planes, w, counter, x0, y0, x1 - x0, y1 - y0)
+            _fill(planes, w, x, self.marker_top, x + self.marker_w, self.bar_y, red)
+            counter = self._counter_image(index).point(studio).tobytes()
+            y_data = planes[0]
+            for row in range(th):
+                start = (y0 + row) * w + x0
+                y_data[start : start + tw] = counter[row * tw : (row + 1) * tw]
             frame = av.VideoFrame(w, h, "yuv420p")
             for i, (plane, data) in enumerate(zip(frame.planes, planes, strict=True)):
                 _set_plane(plane, data, w if i == 0 else w // 2)
@@ -156,8 +190,9 @@ class Picture:
             yield frame
 
 
-def _wrap(words: list[str], font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
-          max_width: int) -> list[str]:
+def _wrap(
+    words: list[str], font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_width: int
+) -> list[str]:
     """Greedy word wrap by rendered width (long single words are simply clipped)."""
     lines: list[str] = []
     current = ""
@@ -188,53 +223,48 @@ def _plane_bytes(frame: av.VideoFrame, index: int, width: int, height: int) -> b
     stride = plane.line_size
     if stride == width:
         return raw[: width * height]
-    return b"".join(raw[row * stride: row * stride + width] for row in range(height))
+    return b"".join(raw[row * stride : row * stride + width] for row in range(height))
 
 
 def _set_plane(plane: av.video.plane.VideoPlane, data: bytearray, width: int) -> None:
     stride = plane.line_size
     if stride == width:
-        plane.update(bytes(data))
+        plane.update(data)
         return
     rows = len(data) // width
     padded = bytearray(stride * rows)
     for row in range(rows):
-        padded[row * stride: row * stride + width] = data[row * width: (row + 1) * width]
+        padded[row * stride : row * stride + width] = data[row * width : (row + 1) * width]
     plane.update(bytes(padded))
 
 
-def _fill(planes: list[bytearray], width: int, x0: int, y0: int, x1: int, y1: int,
-          colour: tuple[int, int, int]) -> None:
+def _fill(
+    planes: list[bytearray],
+    width: int,
+    x0: int,
+    y0: int,
+    x1: int,
+    y1: int,
+    colour: tuple[int, int, int],
+) -> None:
     """Fill an even-aligned rectangle in all three planes (slice assignment per row: fast)."""
     if x1 <= x0 or y1 <= y0:
         return
     span = bytes([colour[0]]) * (x1 - x0)
     for row in range(y0, y1):
-        planes[0][row * width + x0: row * width + x1] = span
+        planes[0][row * width + x0 : row * width + x1] = span
     cw = width // 2
     cx0, cx1 = x0 // 2, x1 // 2
     u_span, v_span = bytes([colour[1]]) * (cx1 - cx0), bytes([colour[2]]) * (cx1 - cx0)
     for row in range(y0 // 2, y1 // 2):
-        planes[1][row * cw + cx0: row * cw + cx1] = u_span
-        planes[2][row * cw + cx0: row * cw + cx1] = v_span
-
-
-def _blit(planes: list[bytearray], width: int, tile: av.VideoFrame, x0: int, y0: int,
-          tw: int, th: int) -> None:
-    sources = [(_plane_bytes(tile, 0, tw, th), tw, th, x0, y0, width),
-               (_plane_bytes(tile, 1, tw // 2, th // 2), tw // 2, th // 2, x0 // 2, y0 // 2,
-                width // 2),
-               (_plane_bytes(tile, 2, tw // 2, th // 2), tw // 2, th // 2, x0 // 2, y0 // 2,
-                width // 2)]
-    for plane, (data, pw, ph, px, py, stride) in zip(planes, sources, strict=True):
-        for row in range(ph):
-            start = (py + row) * stride + px
-            plane[start: start + pw] = data[row * pw: (row + 1) * pw]
+        planes[1][row * cw + cx0 : row * cw + cx1] = u_span
+        planes[2][row * cw + cx0 : row * cw + cx1] = v_span
 
 
 def _tone_frame_bytes() -> bytes:
-    samples = [TONE_AMPLITUDE * math.sin(2 * math.pi * TONE_HZ * i / AUDIO_RATE)
-               for i in range(1024)]
+    samples = [
+        TONE_AMPLITUDE * math.sin(2 * math.pi * TONE_HZ * i / AUDIO_RATE) for i in range(1024)
+    ]
     return struct.pack(f"<{len(samples)}f", *samples)
 
 
@@ -280,8 +310,7 @@ def _prefetched(frames: Iterator[av.VideoFrame], depth: int = 8) -> Iterator[av.
 def write_video(path: Path, picture: Picture) -> None:
     """Encode the clip to `path` (written to a temp name first so readers never see half a file)."""
     tmp = path.with_name(path.name + ".part")
-    with av.open(str(tmp), mode="w", format="mp4",
-                 options={"movflags": "+faststart"}) as container:
+    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
         video = container.add_stream("libx264", rate=FPS)
         video.width, video.height = picture.width, picture.height
         video.pix_fmt = "yuv420p"
@@ -373,8 +402,17 @@ class MediaLibrary:
         with self._guard:
             self._locks.clear()
 
-    def ensure(self, video_id: str, variant: str, *, prompt: str, size: str, seconds: int,
-               label: str, reference: Path | None) -> Path:
+    def ensure(
+        self,
+        video_id: str,
+        variant: str,
+        *,
+        prompt: str,
+        size: str,
+        seconds: int,
+        label: str,
+        reference: Path | None,
+    ) -> Path:
         name, _ = VARIANTS[variant]
         path = self.media_dir / video_id / name
         if path.exists():

@@ -53,17 +53,25 @@ MAX_BODY = 64 * 1024 * 1024
 CHUNK = 256 * 1024
 REFERENCE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
-HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-            b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-            b"</body>\r\n</html>\r\n")
+HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
 
 
 class ApiError(Exception):
     """An error answered with the OpenAI error envelope."""
 
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 code: str | None = None, type_: str = "invalid_request_error",
-                 headers: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        type_: str = "invalid_request_error",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -73,8 +81,14 @@ class ApiError(Exception):
         self.headers = headers or []
 
     def response(self) -> Response:
-        body = {"error": {"message": self.message, "type": self.type, "param": self.param,
-                          "code": self.code}}
+        body = {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
         return Response.json(body, self.status, self.headers)
 
 
@@ -92,8 +106,9 @@ class Response:
     length: int = 0
 
     @classmethod
-    def json(cls, obj: object, status: int = 200,
-             headers: list[tuple[str, str]] | None = None) -> Response:
+    def json(
+        cls, obj: object, status: int = 200, headers: list[tuple[str, str]] | None = None
+    ) -> Response:
         return cls(status, json.dumps(obj).encode("utf-8"), "application/json", headers or [])
 
     def content_length(self) -> int:
@@ -118,7 +133,7 @@ class Response:
             header = free_box_header(self.pad)
             offset = pos - self.file_size
             if offset < len(header):
-                piece = header[offset: offset + end - pos]
+                piece = header[offset : offset + end - pos]
                 pos += len(piece)
                 yield piece
             zeros = bytes(CHUNK)
@@ -148,14 +163,35 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", re.compile(r"^/v1/videos$"), "POST /v1/videos", "create", creates=True),
     Route("GET", re.compile(r"^/v1/videos$"), "GET /v1/videos", "list"),
-    Route("GET", re.compile(r"^/v1/videos/(?P<id>[^/]+)$"), "GET /v1/videos/{id}",
-          "retrieve", "retrieve"),
-    Route("DELETE", re.compile(r"^/v1/videos/(?P<id>[^/]+)$"), "DELETE /v1/videos/{id}",
-          "delete", "delete"),
-    Route("GET", re.compile(r"^/v1/videos/(?P<id>[^/]+)/content$"),
-          "GET /v1/videos/{id}/content", "content", "content"),
-    Route("POST", re.compile(r"^/v1/videos/(?P<id>[^/]+)/remix$"),
-          "POST /v1/videos/{id}/remix", "remix", "remix", creates=True),
+    Route(
+        "GET",
+        re.compile(r"^/v1/videos/(?P<id>[^/]+)$"),
+        "GET /v1/videos/{id}",
+        "retrieve",
+        "retrieve",
+    ),
+    Route(
+        "DELETE",
+        re.compile(r"^/v1/videos/(?P<id>[^/]+)$"),
+        "DELETE /v1/videos/{id}",
+        "delete",
+        "delete",
+    ),
+    Route(
+        "GET",
+        re.compile(r"^/v1/videos/(?P<id>[^/]+)/content$"),
+        "GET /v1/videos/{id}/content",
+        "content",
+        "content",
+    ),
+    Route(
+        "POST",
+        re.compile(r"^/v1/videos/(?P<id>[^/]+)/remix$"),
+        "POST /v1/videos/{id}/remix",
+        "remix",
+        "remix",
+        creates=True,
+    ),
 )
 
 
@@ -237,7 +273,7 @@ class Handler(BaseHTTPRequestHandler):
     def app(self) -> App:
         return self.server.app
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         if self.app.verbose:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
@@ -268,8 +304,9 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug: answer like OpenAI's 500, and show it
             traceback.print_exc()
             self.app.stats.note_error(f"{self.command} {path}: {exc!r}")
-            response = ApiError(500, "The server had an error while processing your request.",
-                                type_="server_error").response()
+            response = ApiError(
+                500, "The server had an error while processing your request.", type_="server_error"
+            ).response()
         if response is not None:
             self.send(response)
 
@@ -311,8 +348,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 for chunk in response.chunks():
                     self.wfile.write(chunk)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            # The client gave up (e.g. after a `timeout` fault); nothing left to answer.
+        except OSError:
+            # The client gave up (e.g. after a `timeout` fault) or the file vanished mid-way
+            # (deleted meanwhile): the response cannot be completed, so end the connection.
             self.close_connection = True
 
     def drop(self) -> None:
@@ -369,39 +407,62 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "429":
             wait = settings.retry_after
             return ApiError(
-                429, f"Rate limit reached for requests. Please try again in {wait:g}s.",
-                None, "rate_limit_exceeded", "rate_limit_exceeded",
-                headers=[("Retry-After", str(math.ceil(wait))),
-                         ("retry-after-ms", str(int(wait * 1000))),
-                         ("x-ratelimit-remaining-requests", "0")]).response()
+                429,
+                f"Rate limit reached for requests. Please try again in {wait:g}s.",
+                None,
+                "rate_limit_exceeded",
+                "rate_limit_exceeded",
+                headers=[
+                    ("Retry-After", str(math.ceil(wait))),
+                    ("retry-after-ms", str(int(wait * 1000))),
+                    ("x-ratelimit-remaining-requests", "0"),
+                ],
+            ).response()
         if fault == "500":
-            return ApiError(500, "The server had an error while processing your request. "
-                            "Sorry about that!", type_="server_error").response()
+            return ApiError(
+                500,
+                "The server had an error while processing your request. Sorry about that!",
+                type_="server_error",
+            ).response()
         if fault == "503":
-            return ApiError(503, "The server is overloaded or not ready yet.",
-                            type_="server_error", code="service_unavailable").response()
+            return ApiError(
+                503,
+                "The server is overloaded or not ready yet.",
+                type_="server_error",
+                code="service_unavailable",
+            ).response()
         if fault == "502":
             return Response(502, HTML_502, "text/html; charset=utf-8")
         # malformed: a 200 whose JSON stops half way, like a proxy cutting a buffered body.
-        return Response(200, b'{"id": "video_' + secrets.token_hex(8).encode()
-                        + b'", "object": "video", "status": "in_pro', "application/json")
+        return Response(
+            200,
+            b'{"id": "video_'
+            + secrets.token_hex(8).encode()
+            + b'", "object": "video", "status": "in_pro',
+            "application/json",
+        )
 
     def _authenticate(self) -> None:
         header = self.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            raise ApiError(401, "You didn't provide an API key. You need to provide your API "
-                           "key in an Authorization header using Bearer auth (i.e. "
-                           "Authorization: Bearer YOUR_KEY).", None, "invalid_api_key")
+            raise ApiError(
+                401,
+                "You didn't provide an API key. You need to provide your API "
+                "key in an Authorization header using Bearer auth (i.e. "
+                "Authorization: Bearer YOUR_KEY).",
+                None,
+                "invalid_api_key",
+            )
         expected = self.app.settings.api_key
         if expected is not None and not secrets.compare_digest(key, expected):
             shown = key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "*" * len(key)
-            raise ApiError(401, f"Incorrect API key provided: {shown}.", None,
-                           "invalid_api_key")
+            raise ApiError(401, f"Incorrect API key provided: {shown}.", None, "invalid_api_key")
 
-    def _api_response(self, method: str, path: str, route: Route | None,
-                      params: dict[str, str]) -> Response:
+    def _api_response(
+        self, method: str, path: str, route: Route | None, params: dict[str, str]
+    ) -> Response:
         self._authenticate()
         if route is None:
             raise ApiError(404, f"Invalid URL ({method} {path})")
@@ -430,34 +491,47 @@ class Handler(BaseHTTPRequestHandler):
         model = fields.get("model")
         model = DEFAULT_MODEL if model is None else model  # JSON null = not given
         if not isinstance(model, str):
-            raise _invalid("model", "Invalid type for 'model': expected a string.",
-                           "invalid_type")
+            raise _invalid("model", "Invalid type for 'model': expected a string.", "invalid_type")
         if model not in MODELS:
-            raise _invalid("model", f"Invalid value: '{model}'. Supported values are: "
-                           f"{_choices(MODELS)}.")
+            raise _invalid(
+                "model", f"Invalid value: '{model}'. Supported values are: {_choices(MODELS)}."
+            )
         seconds = fields.get("seconds")
         seconds = DEFAULT_SECONDS if seconds is None else seconds  # JSON null = not given
         if not isinstance(seconds, str):
-            raise _invalid("seconds", "Invalid type for 'seconds': expected one of "
-                           f"{_choices(SECONDS)} (a string).", "invalid_type")
+            raise _invalid(
+                "seconds",
+                f"Invalid type for 'seconds': expected one of {_choices(SECONDS)} (a string).",
+                "invalid_type",
+            )
         if seconds not in SECONDS:
-            raise _invalid("seconds", f"Invalid value: '{seconds}'. Supported values are: "
-                           f"{_choices(SECONDS)}.")
+            raise _invalid(
+                "seconds", f"Invalid value: '{seconds}'. Supported values are: {_choices(SECONDS)}."
+            )
         size = fields.get("size")
         size = DEFAULT_SIZE if size is None else size  # JSON null = not given
         if not isinstance(size, str):
             raise _invalid("size", "Invalid type for 'size': expected a string.", "invalid_type")
         if size not in SIZES:
-            raise _invalid("size", f"Invalid value: '{size}'. Supported values are: "
-                           f"{_choices(SIZES)}.")
+            raise _invalid(
+                "size", f"Invalid value: '{size}'. Supported values are: {_choices(SIZES)}."
+            )
         if size not in model_sizes(model):
-            raise _invalid("size", f"Invalid size '{size}' for model '{model}'. Supported "
-                           f"sizes for this model are: {_choices(model_sizes(model))}.")
+            raise _invalid(
+                "size",
+                f"Invalid size '{size}' for model '{model}'. Supported "
+                f"sizes for this model are: {_choices(model_sizes(model))}.",
+            )
         reference = self._reference(fields, files, size)
         job, created = self.app.store.create(
-            model=model, prompt=prompt, size=size, seconds=seconds,
-            plan=Plan.draw(self.app.settings, seconds), reference=reference,
-            idempotency=self._idempotency("/v1/videos"))
+            model=model,
+            prompt=prompt,
+            size=size,
+            seconds=seconds,
+            plan=Plan.draw(self.app.settings, seconds),
+            reference=reference,
+            idempotency=self._idempotency("/v1/videos"),
+        )
         return self._created(job, created)
 
     def api_remix(self, video_id: str) -> Response:
@@ -469,14 +543,23 @@ class Handler(BaseHTTPRequestHandler):
             raise _not_found(video_id)
         status = source.state(now).status
         if status != "completed":
-            raise ApiError(400, f"Video '{video_id}' is {status}; only completed videos can be "
-                           "remixed.", None, "video_not_completed")
+            raise ApiError(
+                400,
+                f"Video '{video_id}' is {status}; only completed videos can be remixed.",
+                None,
+                "video_not_completed",
+            )
         # A remix keeps the source's model, length and size (what responses show in practice).
         job, created = self.app.store.create(
-            model=source.model, prompt=prompt, size=source.size, seconds=source.seconds,
-            plan=Plan.draw(self.app.settings, source.seconds), remixed_from=source.id,
+            model=source.model,
+            prompt=prompt,
+            size=source.size,
+            seconds=source.seconds,
+            plan=Plan.draw(self.app.settings, source.seconds),
+            remixed_from=source.id,
             reference_from=source.reference,
-            idempotency=self._idempotency(f"/v1/videos/{video_id}/remix"))
+            idempotency=self._idempotency(f"/v1/videos/{video_id}/remix"),
+        )
         return self._created(job, created)
 
     def api_retrieve(self, video_id: str) -> Response:
@@ -495,34 +578,46 @@ class Handler(BaseHTTPRequestHandler):
         after = self._query("after")
         order = self._query("order") or "desc"
         if order not in ("asc", "desc"):
-            raise _invalid("order", f"Invalid value: '{order}'. Supported values are: "
-                           "'asc', 'desc'.")
+            raise _invalid(
+                "order", f"Invalid value: '{order}'. Supported values are: 'asc', 'desc'."
+            )
         raw_limit = self._query("limit")
         try:
             limit = 20 if raw_limit is None else int(raw_limit)
         except ValueError:
-            raise _invalid("limit", f"Invalid 'limit': expected an integer, got '{raw_limit}'.",
-                           "invalid_type") from None
+            raise _invalid(
+                "limit", f"Invalid 'limit': expected an integer, got '{raw_limit}'.", "invalid_type"
+            ) from None
         if not 1 <= limit <= 100:
-            raise _invalid("limit", f"Invalid 'limit': {limit}. Expected a value between 1 and "
-                           "100.")
+            raise _invalid(
+                "limit", f"Invalid 'limit': {limit}. Expected a value between 1 and 100."
+            )
         try:
             jobs, has_more = self.app.store.list(after=after or None, limit=limit, order=order)
         except UnknownCursor:
             raise _invalid("after", f"Invalid 'after': no video with id '{after}'.") from None
         now = time.time()
         data = [job.to_api(now) for job in jobs]
-        return Response.json({"object": "list", "data": data,
-                              "first_id": data[0]["id"] if data else None,
-                              "last_id": data[-1]["id"] if data else None,
-                              "has_more": has_more})
+        return Response.json(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": has_more,
+            }
+        )
 
     def api_delete(self, video_id: str) -> Response:
         try:
             job = self.app.store.delete(video_id, time.time())
         except NotFinished as exc:
-            raise ApiError(400, f"Video '{video_id}' is {exc}; only completed or failed videos "
-                           "can be deleted.", None, "video_not_finished") from None
+            raise ApiError(
+                400,
+                f"Video '{video_id}' is {exc}; only completed or failed videos can be deleted.",
+                None,
+                "video_not_finished",
+            ) from None
         if job is None:
             raise _not_found(video_id)
         return Response.json({"id": video_id, "object": "video.deleted", "deleted": True})
@@ -533,46 +628,80 @@ class Handler(BaseHTTPRequestHandler):
         if job is None:
             raise _not_found(video_id)
         if variant not in VARIANTS:
-            raise _invalid("variant", f"Invalid value: '{variant}'. Supported values are: "
-                           f"{_choices(tuple(VARIANTS))}.")
+            raise _invalid(
+                "variant",
+                f"Invalid value: '{variant}'. Supported values are: {_choices(tuple(VARIANTS))}.",
+            )
         now = time.time()
         state = job.state(now)
         if state.status != "completed":
-            raise ApiError(400, f"Video '{video_id}' is {state.status}; content is only "
-                           "available for completed videos.", None, "video_not_ready")
+            raise ApiError(
+                400,
+                f"Video '{video_id}' is {state.status}; content is only "
+                "available for completed videos.",
+                None,
+                "video_not_ready",
+            )
         if state.expires_at is not None and now >= state.expires_at:
-            raise ApiError(410, f"The assets of video '{video_id}' expired at "
-                           f"{int(state.expires_at)}.", None, "video_expired")
+            raise ApiError(
+                410,
+                f"The assets of video '{video_id}' expired at {int(state.expires_at)}.",
+                None,
+                "video_expired",
+            )
         store = self.app.store
         reference = store.reference_dir / job.reference if job.reference else None
         path = self.app.media.ensure(
-            job.id, variant, prompt=job.prompt, size=job.size, seconds=int(job.seconds),
-            label=f"{job.model}  {job.size}  {job.seconds}s", reference=reference)
+            job.id,
+            variant,
+            prompt=job.prompt,
+            size=job.size,
+            seconds=int(job.seconds),
+            label=f"{job.model}  {job.size}  {job.seconds}s",
+            reference=reference,
+        )
         file_size = path.stat().st_size
         pad = 0
         if variant == "video":
-            pad = job.pad_bytes if job.pad_bytes is not None else store.set_pad_bytes(
-                job.id, padding_bytes(self.app.settings.pad_video_mb))
+            pad = (
+                job.pad_bytes
+                if job.pad_bytes is not None
+                else store.set_pad_bytes(job.id, padding_bytes(self.app.settings.pad_video_mb))
+            )
         total = file_size + pad
         _, content_type = VARIANTS[variant]
         ext = path.suffix
-        headers = [("Accept-Ranges", "bytes"),
-                   ("Content-Disposition", f'inline; filename="{job.id}{ext}"'),
-                   ("ETag", f'"{job.id}-{variant}-{total}"')]
+        headers = [
+            ("Accept-Ranges", "bytes"),
+            ("Content-Disposition", f'inline; filename="{job.id}{ext}"'),
+            ("ETag", f'"{job.id}-{variant}-{total}"'),
+        ]
         start, end = 0, total
         range_header = self.headers.get("Range")
         status = 200
         if range_header:
             parsed = _parse_range(range_header, total)
             if parsed is None:
-                raise ApiError(416, f"Range not satisfiable ({range_header}).", None,
-                               "range_not_satisfiable",
-                               headers=[("Content-Range", f"bytes */{total}")])
+                raise ApiError(
+                    416,
+                    f"Range not satisfiable ({range_header}).",
+                    None,
+                    "range_not_satisfiable",
+                    headers=[("Content-Range", f"bytes */{total}")],
+                )
             start, end = parsed
             status = 206
             headers.append(("Content-Range", f"bytes {start}-{end - 1}/{total}"))
-        return Response(status, content_type=content_type, headers=headers, file=path,
-                        file_size=file_size, pad=pad, start=start, length=end - start)
+        return Response(
+            status,
+            content_type=content_type,
+            headers=headers,
+            file=path,
+            file_size=file_size,
+            pad=pad,
+            start=start,
+            length=end - start,
+        )
 
     # -- request parsing --------------------------------------------------------------------
 
@@ -580,36 +709,47 @@ class Handler(BaseHTTPRequestHandler):
         values = self.query.get(name)
         return values[-1] if values else None
 
-    def _form(self, allowed: set[str], allow_files: bool = True
-              ) -> tuple[dict[str, Any], dict[str, Upload]]:
+    def _form(
+        self, allowed: set[str], allow_files: bool = True
+    ) -> tuple[dict[str, Any], dict[str, Upload]]:
         """Body fields from JSON, multipart/form-data or urlencoded; unknown fields are 400."""
         content_type = self.headers.get("Content-Type", "")
         media_type = content_type.split(";")[0].strip().lower()
         files: dict[str, Upload] = {}
         if not self.body.strip() and media_type != "multipart/form-data":
             fields: dict[str, Any] = {}
-        elif media_type == "application/json" or (not media_type and
-                                                 self.body.lstrip().startswith(b"{")):
+        elif media_type == "application/json" or (
+            not media_type and self.body.lstrip().startswith(b"{")
+        ):
             try:
                 parsed = json.loads(self.body)
             except (ValueError, UnicodeDecodeError):
-                raise ApiError(400, "We could not parse the JSON body of your request. (HINT: "
-                               "This likely means you aren't using your HTTP library correctly."
-                               ")", None, "invalid_json") from None
+                raise ApiError(
+                    400,
+                    "We could not parse the JSON body of your request. (HINT: "
+                    "This likely means you aren't using your HTTP library correctly."
+                    ")",
+                    None,
+                    "invalid_json",
+                ) from None
             if not isinstance(parsed, dict):
-                raise ApiError(400, "The request body must be a JSON object.", None,
-                               "invalid_json")
+                raise ApiError(400, "The request body must be a JSON object.", None, "invalid_json")
             fields = parsed
         elif media_type == "multipart/form-data":
             fields, files = _parse_multipart(self.body, content_type)
         elif media_type == "application/x-www-form-urlencoded":
-            pairs = urllib.parse.parse_qsl(self.body.decode("utf-8", "replace"),
-                                           keep_blank_values=True)
+            pairs = urllib.parse.parse_qsl(
+                self.body.decode("utf-8", "replace"), keep_blank_values=True
+            )
             fields = dict(pairs)
         else:
-            raise ApiError(400, f"Unsupported Content-Type '{media_type}'. Use "
-                           "multipart/form-data or application/json.", None,
-                           "unsupported_content_type")
+            raise ApiError(
+                400,
+                f"Unsupported Content-Type '{media_type}'. Use "
+                "multipart/form-data or application/json.",
+                None,
+                "unsupported_content_type",
+            )
         # Flattened object fields from form encodings, e.g. input_reference[image_url].
         for name in list(fields):
             outer, bracket, inner = name.partition("[")
@@ -619,15 +759,20 @@ class Handler(BaseHTTPRequestHandler):
                     nested[inner[:-1]] = fields.pop(name)
         unknown = [name for name in [*fields, *files] if name not in allowed]
         if unknown:
-            raise ApiError(400, f"Unrecognized request argument supplied: {unknown[0]}",
-                           unknown[0], "unknown_parameter")
+            raise ApiError(
+                400,
+                f"Unrecognized request argument supplied: {unknown[0]}",
+                unknown[0],
+                "unknown_parameter",
+            )
         if files and not allow_files:
             name = next(iter(files))
             raise _invalid(name, f"'{name}' must not be a file.")
         return fields, files
 
-    def _reference(self, fields: dict[str, Any], files: dict[str, Upload],
-                   size: str) -> tuple[bytes, str] | None:
+    def _reference(
+        self, fields: dict[str, Any], files: dict[str, Upload], size: str
+    ) -> tuple[bytes, str] | None:
         """Validate input_reference; returns (image bytes, extension) to store, if any.
 
         An `{"image_url": "https://..."}` or `{"file_id": ...}` reference cannot be fetched
@@ -643,16 +788,23 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 value = json.loads(value)
             except ValueError:
-                raise _invalid("input_reference", "input_reference must be a file upload or "
-                               "an object with image_url or file_id.") from None
+                raise _invalid(
+                    "input_reference",
+                    "input_reference must be a file upload or an object with image_url or file_id.",
+                ) from None
         if not isinstance(value, dict):
-            raise _invalid("input_reference", "input_reference must be a file upload or an "
-                           "object with image_url or file_id.", "invalid_type")
+            raise _invalid(
+                "input_reference",
+                "input_reference must be a file upload or an object with image_url or file_id.",
+                "invalid_type",
+            )
         given = [k for k in ("image_url", "file_id") if value.get(k)]
         extra = [k for k in value if k not in ("image_url", "file_id")]
         if len(given) != 1 or extra:
-            raise _invalid("input_reference", "input_reference must have exactly one of "
-                           "'image_url' or 'file_id'.")
+            raise _invalid(
+                "input_reference",
+                "input_reference must have exactly one of 'image_url' or 'file_id'.",
+            )
         url = value.get("image_url")
         if isinstance(url, str) and url.startswith("data:"):
             header, _, payload = url.partition(",")
@@ -685,10 +837,13 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim/faults/next" and method == "POST":
                 if "fault" not in payload:
                     raise ConfigError("'fault' is required")
-                item = app.faults.script(str(payload["fault"]), payload.get("count", 1),
-                                         payload.get("method"), payload.get("path"))
-                return Response.json({"scripted": item.as_dict(),
-                                      "pending": app.faults.pending()})
+                item = app.faults.script(
+                    str(payload["fault"]),
+                    payload.get("count", 1),
+                    payload.get("method"),
+                    payload.get("path"),
+                )
+                return Response.json({"scripted": item.as_dict(), "pending": app.faults.pending()})
             if path in ("/_sim/faults", "/_sim/faults/next") and method == "GET":
                 return Response.json({"pending": app.faults.pending()})
             if path == "/_sim/faults" and method == "DELETE":
@@ -714,8 +869,12 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     job = app.store.expire(video_id, time.time())
                 except NotFinished as exc:
-                    raise ApiError(400, f"Video '{video_id}' is {exc}, not completed.", None,
-                                   "video_not_completed") from None
+                    raise ApiError(
+                        400,
+                        f"Video '{video_id}' is {exc}, not completed.",
+                        None,
+                        "video_not_completed",
+                    ) from None
                 if job is None:
                     raise _not_found(video_id)
                 return Response.json(job.to_api(time.time()))
@@ -726,18 +885,26 @@ class Handler(BaseHTTPRequestHandler):
 
 def _prompt(value: object) -> str:
     if value is None:
-        raise _invalid("prompt", "Missing required parameter: 'prompt'.",
-                       "missing_required_parameter")
+        raise _invalid(
+            "prompt", "Missing required parameter: 'prompt'.", "missing_required_parameter"
+        )
     if not isinstance(value, str):
         raise _invalid("prompt", "Invalid type for 'prompt': expected a string.", "invalid_type")
     if not value.strip():
-        raise _invalid("prompt", "Invalid 'prompt': string too short. Expected a string with "
-                       "minimum length 1, but got an empty string instead.",
-                       "string_below_min_length")
+        raise _invalid(
+            "prompt",
+            "Invalid 'prompt': string too short. Expected a string with "
+            "minimum length 1, but got an empty string instead.",
+            "string_below_min_length",
+        )
     if len(value) > MAX_PROMPT:
-        raise _invalid("prompt", "Invalid 'prompt': string too long. Expected a string with "
-                       f"maximum length {MAX_PROMPT}, but got a string with length "
-                       f"{len(value)} instead.", "string_above_max_length")
+        raise _invalid(
+            "prompt",
+            "Invalid 'prompt': string too long. Expected a string with "
+            f"maximum length {MAX_PROMPT}, but got a string with length "
+            f"{len(value)} instead.",
+            "string_above_max_length",
+        )
     return value
 
 
@@ -748,16 +915,25 @@ def _check_image(data: bytes, size: str) -> tuple[bytes, str]:
             fmt, actual = img.format, img.size
             img.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise _invalid("input_reference", "Invalid input_reference: expected an image/jpeg, "
-                       "image/png or image/webp file.", "invalid_image") from None
+        raise _invalid(
+            "input_reference",
+            "Invalid input_reference: expected an image/jpeg, image/png or image/webp file.",
+            "invalid_image",
+        ) from None
     if fmt not in REFERENCE_FORMATS:
-        raise _invalid("input_reference", f"Invalid input_reference: unsupported image format "
-                       f"{fmt}; expected image/jpeg, image/png or image/webp.",
-                       "invalid_image_format")
+        raise _invalid(
+            "input_reference",
+            f"Invalid input_reference: unsupported image format "
+            f"{fmt}; expected image/jpeg, image/png or image/webp.",
+            "invalid_image_format",
+        )
     if actual != (width, height):
-        raise _invalid("input_reference", "Inpaint image must match the requested width and "
-                       f"height (got {actual[0]}x{actual[1]}, requested {size}).",
-                       "invalid_image_size")
+        raise _invalid(
+            "input_reference",
+            "Inpaint image must match the requested width and "
+            f"height (got {actual[0]}x{actual[1]}, requested {size}).",
+            "invalid_image_size",
+        )
     return data, REFERENCE_FORMATS[fmt]
 
 
@@ -767,8 +943,9 @@ def _parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, Any], di
     header["Content-Type"] = content_type
     boundary = header.get_param("boundary")
     if not isinstance(boundary, str) or not boundary:
-        raise ApiError(400, "multipart/form-data body without a boundary.", None,
-                       "invalid_multipart")
+        raise ApiError(
+            400, "multipart/form-data body without a boundary.", None, "invalid_multipart"
+        )
     fields: dict[str, Any] = {}
     files: dict[str, Upload] = {}
     delimiter = b"--" + boundary.encode("latin-1")
@@ -784,8 +961,7 @@ def _parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, Any], di
             section = section[:-2]
         raw_headers, sep, data = section.partition(b"\r\n\r\n")
         if not sep:
-            raise ApiError(400, "Malformed multipart/form-data part.", None,
-                           "invalid_multipart")
+            raise ApiError(400, "Malformed multipart/form-data part.", None, "invalid_multipart")
         part = email.message.Message()
         for line in raw_headers.decode("utf-8", "replace").split("\r\n"):
             name, colon, value = line.partition(":")

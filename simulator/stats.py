@@ -48,8 +48,10 @@ class Stats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            per_video = {vid: {kind: counts.get(kind, 0) for kind in PER_VIDEO_KINDS}
-                         for vid, counts in self._per_video.items()}
+            per_video = {
+                vid: {kind: counts.get(kind, 0) for kind in PER_VIDEO_KINDS}
+                for vid, counts in self._per_video.items()
+            }
             return {
                 "requests": dict(self._requests),
                 "total_requests": sum(self._requests.values()),
@@ -57,8 +59,10 @@ class Stats:
                 "jobs_created": self._jobs_created,
                 "faults_injected": sum(self._faults.values()),
                 "faults": dict(self._faults),
-                "webhooks": {"attempts": self._webhooks["attempts"],
-                             "delivered": self._webhooks["delivered"],
-                             "failed_attempts": self._webhooks["failed_attempts"]},
+                "webhooks": {
+                    "attempts": self._webhooks["attempts"],
+                    "delivered": self._webhooks["delivered"],
+                    "failed_attempts": self._webhooks["failed_attempts"],
+                },
                 "errors": list(self._errors),
             }

@@ -24,7 +24,11 @@ from typing import Any
 from .config import Settings
 
 MODELS: tuple[str, ...] = (
-    "sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08",
+    "sora-2",
+    "sora-2-pro",
+    "sora-2-2025-10-06",
+    "sora-2-pro-2025-10-06",
+    "sora-2-2025-12-08",
 )
 SIZES: tuple[str, ...] = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 # The plain sora-2 family only renders the two 720p sizes; the pro models render all four.
@@ -37,8 +41,10 @@ QUEUED_FRACTION = 0.1  # share of the render time a job spends queued
 
 FAILURES: tuple[tuple[str, str], ...] = (
     ("video_generation_failed", "Video generation failed. Please try again."),
-    ("moderation_blocked",
-     "Your request was blocked by our moderation system as it may violate our usage policies."),
+    (
+        "moderation_blocked",
+        "Your request was blocked by our moderation system as it may violate our usage policies.",
+    ),
     ("internal_error", "The video could not be generated because of an internal error."),
 )
 
@@ -214,9 +220,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_due ON events (state, due);
 """
 
-JOB_COLUMNS = ("seq, id, model, prompt, size, seconds, created, duration, fail_at, error_code, "
-               "error_message, expires_after, expired_at, remixed_from, reference, deleted, "
-               "notified, pad_bytes")
+JOB_COLUMNS = (
+    "seq, id, model, prompt, size, seconds, created, duration, fail_at, error_code, "
+    "error_message, expires_after, expired_at, remixed_from, reference, deleted, "
+    "notified, pad_bytes"
+)
 
 
 @dataclass(frozen=True)
@@ -242,8 +250,9 @@ class Store:
         self.media_dir.mkdir(exist_ok=True)
         self.reference_dir.mkdir(exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(data_dir / "simulator.sqlite3", check_same_thread=False,
-                                   isolation_level=None)
+        self._db = sqlite3.connect(
+            data_dir / "simulator.sqlite3", check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -270,17 +279,29 @@ class Store:
 
     def get(self, video_id: str, include_deleted: bool = False) -> Job | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {JOB_COLUMNS} FROM videos WHERE id = ?",
-                                   (video_id,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {JOB_COLUMNS} FROM videos WHERE id = ?", (video_id,)
+            ).fetchone()
         job = self._job(row)
         if job is None or (job.deleted and not include_deleted):
             return None
         return job
 
-    def create(self, *, model: str, prompt: str, size: str, seconds: str, plan: Plan,
-               remixed_from: str | None = None, reference: tuple[bytes, str] | None = None,
-               reference_from: str | None = None, idempotency: tuple[str, str] | None = None,
-               now: float | None = None, notified: bool = False) -> tuple[Job, bool]:
+    def create(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        size: str,
+        seconds: str,
+        plan: Plan,
+        remixed_from: str | None = None,
+        reference: tuple[bytes, str] | None = None,
+        reference_from: str | None = None,
+        idempotency: tuple[str, str] | None = None,
+        now: float | None = None,
+        notified: bool = False,
+    ) -> tuple[Job, bool]:
         """Insert a job, or return the job already stored under the idempotency key.
 
         Returns (job, created). The key lookup and the insert share one transaction, so two
@@ -289,8 +310,9 @@ class Store:
         video_id = "video_" + secrets.token_hex(16)
         with self._tx() as db:
             if idempotency is not None:
-                row = db.execute("SELECT video_id FROM idempotency WHERE scope = ? AND key = ?",
-                                 idempotency).fetchone()
+                row = db.execute(
+                    "SELECT video_id FROM idempotency WHERE scope = ? AND key = ?", idempotency
+                ).fetchone()
                 if row is not None:
                     existing = self.get(row[0], include_deleted=True)
                     if existing is not None:
@@ -311,12 +333,29 @@ class Store:
                 "INSERT INTO videos (id, model, prompt, size, seconds, created, duration, fail_at,"
                 " error_code, error_message, expires_after, remixed_from, reference, notified,"
                 " terminal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (video_id, model, prompt, size, seconds, created, plan.duration, plan.fail_at,
-                 plan.error_code, plan.error_message, plan.expires_after, remixed_from, ref_name,
-                 int(notified), terminal))
+                (
+                    video_id,
+                    model,
+                    prompt,
+                    size,
+                    seconds,
+                    created,
+                    plan.duration,
+                    plan.fail_at,
+                    plan.error_code,
+                    plan.error_message,
+                    plan.expires_after,
+                    remixed_from,
+                    ref_name,
+                    int(notified),
+                    terminal,
+                ),
+            )
             if idempotency is not None:
-                db.execute("INSERT INTO idempotency (scope, key, video_id, created)"
-                           " VALUES (?, ?, ?, ?)", (*idempotency, video_id, created))
+                db.execute(
+                    "INSERT INTO idempotency (scope, key, video_id, created) VALUES (?, ?, ?, ?)",
+                    (*idempotency, video_id, created),
+                )
         job = self.get(video_id)
         assert job is not None
         return job, True
@@ -336,8 +375,9 @@ class Store:
                 params.append(row[0])
             direction = "ASC" if order == "asc" else "DESC"
             rows = self._db.execute(
-                f"SELECT {JOB_COLUMNS} FROM videos WHERE {clause} ORDER BY seq {direction}"
-                " LIMIT ?", (*params, limit + 1)).fetchall()
+                f"SELECT {JOB_COLUMNS} FROM videos WHERE {clause} ORDER BY seq {direction} LIMIT ?",
+                (*params, limit + 1),
+            ).fetchall()
         jobs = [Job(*row) for row in rows]
         return jobs[:limit], len(jobs) > limit
 
@@ -382,8 +422,15 @@ class Store:
             size = random.choice(model_sizes(model))
             seconds = random.choice(SECONDS)
             plan = Plan(0.0, None, None, None, settings.expires_after / settings.speed)
-            job, _ = self.create(model=model, prompt=prompts[index % len(prompts)], size=size,
-                                 seconds=seconds, plan=plan, now=now, notified=True)
+            job, _ = self.create(
+                model=model,
+                prompt=prompts[index % len(prompts)],
+                size=size,
+                seconds=seconds,
+                plan=plan,
+                now=now,
+                notified=True,
+            )
             jobs.append(job)
         return jobs
 
@@ -415,41 +462,61 @@ class Store:
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT {JOB_COLUMNS} FROM videos WHERE notified = 0 AND terminal <= ?"
-                " ORDER BY terminal", (now,)).fetchall()
+                " ORDER BY terminal",
+                (now,),
+            ).fetchall()
             if rows:
-                db.executemany("UPDATE videos SET notified = 1 WHERE seq = ?",
-                               [(row[0],) for row in rows])
+                db.executemany(
+                    "UPDATE videos SET notified = 1 WHERE seq = ?", [(row[0],) for row in rows]
+                )
         return [Job(*row) for row in rows]
 
-    def add_event(self, job: Job, event_type: str, created_at: int, due: float,
-                  sends: int) -> None:
+    def add_event(self, job: Job, event_type: str, created_at: int, due: float, sends: int) -> None:
         event_id = "evt_" + secrets.token_hex(16)
-        payload = json.dumps({"id": event_id, "object": "event", "created_at": created_at,
-                              "type": event_type, "data": {"id": job.id}},
-                             separators=(",", ":"))
+        payload = json.dumps(
+            {
+                "id": event_id,
+                "object": "event",
+                "created_at": created_at,
+                "type": event_type,
+                "data": {"id": job.id},
+            },
+            separators=(",", ":"),
+        )
         with self._tx() as db:
-            db.execute("INSERT INTO events (id, webhook_id, video_id, type, payload, due,"
-                       " sends_left) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (event_id, "wh_" + secrets.token_hex(16), job.id, event_type, payload,
-                        due, sends))
+            db.execute(
+                "INSERT INTO events (id, webhook_id, video_id, type, payload, due,"
+                " sends_left) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, "wh_" + secrets.token_hex(16), job.id, event_type, payload, due, sends),
+            )
 
     def take_due_events(self, now: float, limit: int = 32) -> list[Event]:
         with self._tx() as db:
             rows = db.execute(
                 "SELECT id, webhook_id, video_id, type, payload, attempts, sends_left FROM events"
                 " WHERE state = 'pending' AND due <= ? ORDER BY due LIMIT ?",
-                (now, limit)).fetchall()
-            db.executemany("UPDATE events SET state = 'sending' WHERE id = ?",
-                           [(row[0],) for row in rows])
+                (now, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE events SET state = 'sending' WHERE id = ?", [(row[0],) for row in rows]
+            )
         return [Event(*row) for row in rows]
 
-    def finish_event(self, event_id: str, *, state: str, due: float = 0.0,
-                     attempts: int | None = None, sends_left: int | None = None) -> None:
+    def finish_event(
+        self,
+        event_id: str,
+        *,
+        state: str,
+        due: float = 0.0,
+        attempts: int | None = None,
+        sends_left: int | None = None,
+    ) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE events SET state = ?, due = ?, attempts = COALESCE(?, attempts),"
                 " sends_left = COALESCE(?, sends_left) WHERE id = ?",
-                (state, due, attempts, sends_left, event_id))
+                (state, due, attempts, sends_left, event_id),
+            )
 
     def requeue_stuck_events(self) -> None:
         """Deliveries interrupted by a restart go out again (receivers dedupe by webhook-id)."""

@@ -56,8 +56,9 @@ class WebhookDispatcher:
         scanner = threading.Thread(target=self._scan_loop, name="webhook-scan", daemon=True)
         self._threads.append(scanner)
         for n in range(WORKERS):
-            self._threads.append(threading.Thread(target=self._deliver_loop,
-                                                  name=f"webhook-{n}", daemon=True))
+            self._threads.append(
+                threading.Thread(target=self._deliver_loop, name=f"webhook-{n}", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
 
@@ -82,8 +83,9 @@ class WebhookDispatcher:
             due = now + settings.webhook_delay
             if settings.webhook_shuffle:
                 due += random.uniform(0, SHUFFLE_WINDOW)
-            self.store.add_event(job, event_type, int(now), due,
-                                 2 if settings.webhook_duplicates else 1)
+            self.store.add_event(
+                job, event_type, int(now), due, 2 if settings.webhook_duplicates else 1
+            )
         for event in self.store.take_due_events(now):
             self._queue.put(event)
 
@@ -106,14 +108,20 @@ class WebhookDispatcher:
             return
         timestamp = int(time.time())
         signature = signing_key(secret).sign(
-            event.webhook_id, datetime.fromtimestamp(timestamp, tz=UTC), event.payload)
+            event.webhook_id, datetime.fromtimestamp(timestamp, tz=UTC), event.payload
+        )
         request = urllib.request.Request(
-            url, data=event.payload.encode("utf-8"), method="POST",
-            headers={"Content-Type": "application/json",
-                     "User-Agent": "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)",
-                     "webhook-id": event.webhook_id,
-                     "webhook-timestamp": str(timestamp),
-                     "webhook-signature": signature})
+            url,
+            data=event.payload.encode("utf-8"),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)",
+                "webhook-id": event.webhook_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature,
+            },
+        )
         ok = False
         try:
             with _opener.open(request, timeout=DELIVERY_TIMEOUT) as response:
@@ -126,8 +134,12 @@ class WebhookDispatcher:
         if ok:
             left = event.sends_left - 1
             if left > 0:  # webhook_duplicates: the same delivery again, same webhook-id
-                self.store.finish_event(event.id, state="pending", sends_left=left,
-                                        due=now + random.uniform(*DUPLICATE_GAP))
+                self.store.finish_event(
+                    event.id,
+                    state="pending",
+                    sends_left=left,
+                    due=now + random.uniform(*DUPLICATE_GAP),
+                )
             else:
                 self.store.finish_event(event.id, state="done", sends_left=0, due=now)
             return
@@ -136,5 +148,9 @@ class WebhookDispatcher:
             self.store.finish_event(event.id, state="failed", attempts=attempts, due=now)
         else:
             backoff = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
-            self.store.finish_event(event.id, state="pending", attempts=attempts,
-                                    due=now + backoff * random.uniform(0.8, 1.2))
+            self.store.finish_event(
+                event.id,
+                state="pending",
+                attempts=attempts,
+                due=now + backoff * random.uniform(0.8, 1.2),
+            )

@@ -93,6 +93,15 @@ def stop_simulator(sim: Simulator) -> None:
         sim.proc.kill()
 
 
+# Everything a test may change, back to what the session started with (speed 40: a 4 s clip
+# finishes in ~0.5 s; short hangs so timeout faults stay cheap).
+SIMULATOR_TEST_DEFAULTS: dict[str, object] = {
+    "speed": 40, "expires_after": 3600, "fault_rate": 0, "faults": "all", "retry_after": 1,
+    "hang_seconds": 3, "fail_rate": 0, "slow_rate": 0, "slow_factor": 4, "webhook_url": None,
+    "webhook_duplicates": False, "webhook_shuffle": False, "webhook_delay": 0, "pad_video_mb": 0,
+}
+
+
 @pytest.fixture(scope="session")
 def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """One simulator for the whole session; fast (speed 40) so a 4 s clip finishes in ~0.5 s."""
@@ -105,9 +114,7 @@ def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simu
 def simulator(simulator_process: Simulator) -> Iterator[Simulator]:
     """The session simulator, reset to a clean state (no jobs, no faults) for each test."""
     simulator_process.reset()
-    simulator_process.configure(
-        speed=40, fault_rate=0, fail_rate=0, slow_rate=0, webhook_url=None, hang_seconds=3
-    )
+    simulator_process.configure(**SIMULATOR_TEST_DEFAULTS)
     yield simulator_process
     simulator_process.reset()
 

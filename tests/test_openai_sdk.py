@@ -22,8 +22,9 @@ def sdk(sim: Simulator, max_retries: int = 0) -> OpenAI:
 
 def test_sdk_create_poll_download_remix_delete(simulator: Simulator, tmp_path: Path) -> None:
     client = sdk(simulator)
-    video = client.videos.create(prompt="A lighthouse in a storm", model="sora-2-pro",
-                                 seconds="4", size="1280x720")
+    video = client.videos.create(
+        prompt="A lighthouse in a storm", model="sora-2-pro", seconds="4", size="1280x720"
+    )
     assert (video.status, video.progress) == ("queued", 0)
     assert (video.model, video.seconds, video.size) == ("sora-2-pro", "4", "1280x720")
     assert video.completed_at is None and video.error is None
@@ -58,8 +59,9 @@ def test_sdk_create_with_input_reference(simulator: Simulator) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (720, 1280), (0, 90, 200)).save(buffer, format="PNG")
     client = sdk(simulator)
-    video = client.videos.create(prompt="From a still",
-                                 input_reference=("still.png", buffer.getvalue(), "image/png"))
+    video = client.videos.create(
+        prompt="From a still", input_reference=("still.png", buffer.getvalue(), "image/png")
+    )
     assert video.size == "720x1280"
     wrong = io.BytesIO()
     Image.new("RGB", (64, 64)).save(wrong, format="PNG")

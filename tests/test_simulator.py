@@ -25,15 +25,36 @@ from PIL import Image
 from standardwebhooks import Webhook
 
 AUTH = {"Authorization": "Bearer sk-test"}
-VIDEO_FIELDS = {"id", "object", "model", "status", "progress", "created_at", "completed_at",
-                "expires_at", "prompt", "size", "seconds", "remixed_from_video_id", "error"}
+VIDEO_FIELDS = {
+    "id",
+    "object",
+    "model",
+    "status",
+    "progress",
+    "created_at",
+    "completed_at",
+    "expires_at",
+    "prompt",
+    "size",
+    "seconds",
+    "remixed_from_video_id",
+    "error",
+}
 
 
 # Settings the shared `simulator` fixture does not reset; restored after every test here so
 # one test's padding or webhook options never leak into the next.
-RESTORE = {"retry_after": 1, "pad_video_mb": 0, "expires_after": 3600, "faults": "all",
-           "slow_factor": 4, "webhook_duplicates": False, "webhook_shuffle": False,
-           "webhook_delay": 0, "api_key": None}
+RESTORE = {
+    "retry_after": 1,
+    "pad_video_mb": 0,
+    "expires_after": 3600,
+    "faults": "all",
+    "slow_factor": 4,
+    "webhook_duplicates": False,
+    "webhook_shuffle": False,
+    "webhook_delay": 0,
+    "api_key": None,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -42,29 +63,44 @@ def _restore_settings(simulator_process: Simulator) -> Iterator[None]:
     simulator_process.configure(**RESTORE)
 
 
-def call(sim: Simulator, method: str, path: str, *, headers: dict[str, str] | None = None,
-         timeout: float = 15, **kwargs: Any) -> requests.Response:
-    return requests.request(method, sim.base_url + path, headers={**AUTH, **(headers or {})},
-                            timeout=timeout, **kwargs)
+def call(
+    sim: Simulator,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15,
+    **kwargs: Any,
+) -> requests.Response:
+    return requests.request(
+        method, sim.base_url + path, headers={**AUTH, **(headers or {})}, timeout=timeout, **kwargs
+    )
 
 
-def create(sim: Simulator, prompt: str = "A calico cat playing the piano", *,
-           key: str | None = None, **fields: str) -> requests.Response:
+def create(
+    sim: Simulator,
+    prompt: str = "A calico cat playing the piano",
+    *,
+    key: str | None = None,
+    **fields: str,
+) -> requests.Response:
     """POST /videos as multipart/form-data, like the official SDK."""
     parts = {name: (None, value) for name, value in {"prompt": prompt, **fields}.items()}
     headers = {"Idempotency-Key": key} if key else {}
     return call(sim, "POST", "/videos", files=parts, headers=headers)
 
 
-def create_ok(sim: Simulator, prompt: str = "A calico cat playing the piano",
-              **fields: str) -> dict[str, Any]:
+def create_ok(
+    sim: Simulator, prompt: str = "A calico cat playing the piano", **fields: str
+) -> dict[str, Any]:
     response = create(sim, prompt, **fields)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def wait_for(sim: Simulator, video_id: str, statuses: set[str],
-             timeout: float = 10) -> dict[str, Any]:
+def wait_for(
+    sim: Simulator, video_id: str, statuses: set[str], timeout: float = 10
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         video = call(sim, "GET", f"/videos/{video_id}").json()
@@ -74,8 +110,13 @@ def wait_for(sim: Simulator, video_id: str, statuses: set[str],
         time.sleep(0.05)
 
 
-def assert_error(response: requests.Response, status: int, param: str | None = None,
-                 code: str | None = None, type_: str = "invalid_request_error") -> dict:
+def assert_error(
+    response: requests.Response,
+    status: int,
+    param: str | None = None,
+    code: str | None = None,
+    type_: str = "invalid_request_error",
+) -> dict:
     assert response.status_code == status, response.text
     assert re.fullmatch(r"req_[0-9a-f]{32}", response.headers["x-request-id"])
     error = response.json()["error"]
@@ -88,8 +129,9 @@ def assert_error(response: requests.Response, status: int, param: str | None = N
     return error
 
 
-def png(width: int, height: int, colour: tuple[int, int, int] = (220, 20, 20),
-        fmt: str = "PNG") -> bytes:
+def png(
+    width: int, height: int, colour: tuple[int, int, int] = (220, 20, 20), fmt: str = "PNG"
+) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buffer, format=fmt)
     return buffer.getvalue()
@@ -120,9 +162,17 @@ def test_create_returns_full_video_with_defaults(simulator: Simulator) -> None:
 
 
 def test_create_accepts_json_and_pro_sizes(simulator: Simulator) -> None:
-    response = call(simulator, "POST", "/videos", json={
-        "prompt": "Drone shot over a forest", "model": "sora-2-pro", "seconds": "8",
-        "size": "1792x1024"})
+    response = call(
+        simulator,
+        "POST",
+        "/videos",
+        json={
+            "prompt": "Drone shot over a forest",
+            "model": "sora-2-pro",
+            "seconds": "8",
+            "size": "1792x1024",
+        },
+    )
     assert response.status_code == 200, response.text
     video = response.json()
     assert (video["model"], video["seconds"], video["size"]) == ("sora-2-pro", "8", "1792x1024")
@@ -131,58 +181,103 @@ def test_create_accepts_json_and_pro_sizes(simulator: Simulator) -> None:
     assert create(simulator, "p" * 32000).status_code == 200  # the maximum is allowed
 
 
-@pytest.mark.parametrize(("fields", "param", "code"), [
-    ({}, "prompt", "missing_required_parameter"),
-    ({"prompt": ""}, "prompt", "string_below_min_length"),
-    ({"prompt": "x" * 32001}, "prompt", "string_above_max_length"),
-    ({"prompt": "x", "model": "sora-3"}, "model", "invalid_value"),
-    ({"prompt": "x", "seconds": "5"}, "seconds", "invalid_value"),
-    ({"prompt": "x", "seconds": 4}, "seconds", "invalid_type"),
-    ({"prompt": "x", "size": "640x480"}, "size", "invalid_value"),
-    ({"prompt": "x", "size": "1024x1792"}, "size", "invalid_value"),  # not for sora-2
-    ({"prompt": "x", "model": "sora-2-2025-12-08", "size": "1792x1024"}, "size",
-     "invalid_value"),
-    ({"prompt": "x", "quality": "hd"}, "quality", "unknown_parameter"),
-])
-def test_create_validation_errors(simulator: Simulator, fields: dict[str, Any], param: str,
-                                  code: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "param", "code"),
+    [
+        ({}, "prompt", "missing_required_parameter"),
+        ({"prompt": ""}, "prompt", "string_below_min_length"),
+        ({"prompt": "x" * 32001}, "prompt", "string_above_max_length"),
+        ({"prompt": "x", "model": "sora-3"}, "model", "invalid_value"),
+        ({"prompt": "x", "seconds": "5"}, "seconds", "invalid_value"),
+        ({"prompt": "x", "seconds": 4}, "seconds", "invalid_type"),
+        ({"prompt": "x", "size": "640x480"}, "size", "invalid_value"),
+        ({"prompt": "x", "size": "1024x1792"}, "size", "invalid_value"),  # not for sora-2
+        (
+            {"prompt": "x", "model": "sora-2-2025-12-08", "size": "1792x1024"},
+            "size",
+            "invalid_value",
+        ),
+        ({"prompt": "x", "quality": "hd"}, "quality", "unknown_parameter"),
+    ],
+)
+def test_create_validation_errors(
+    simulator: Simulator, fields: dict[str, Any], param: str, code: str
+) -> None:
     assert_error(call(simulator, "POST", "/videos", json=fields), 400, param, code)
-    parts = {k: (None, v) for k, v in (fields or {"model": "sora-2"}).items()
-             if k != "prompt" or fields}
+    parts = {
+        k: (None, v) for k, v in (fields or {"model": "sora-2"}).items() if k != "prompt" or fields
+    }
     if all(isinstance(v, str) for v in fields.values()):  # the same through multipart
         assert_error(call(simulator, "POST", "/videos", files=parts), 400, param, code)
     assert simulator.stats()["jobs_created"] == 0
 
 
 def test_input_reference_must_be_image_of_requested_size(simulator: Simulator) -> None:
-    ok = call(simulator, "POST", "/videos", data={"prompt": "ref", "size": "720x1280"},
-              files={"input_reference": ("ref.png", png(720, 1280), "image/png")})
+    ok = call(
+        simulator,
+        "POST",
+        "/videos",
+        data={"prompt": "ref", "size": "720x1280"},
+        files={"input_reference": ("ref.png", png(720, 1280), "image/png")},
+    )
     assert ok.status_code == 200, ok.text
-    wrong_size = call(simulator, "POST", "/videos", data={"prompt": "ref"},
-                      files={"input_reference": ("ref.png", png(1280, 720), "image/png")})
+    wrong_size = call(
+        simulator,
+        "POST",
+        "/videos",
+        data={"prompt": "ref"},
+        files={"input_reference": ("ref.png", png(1280, 720), "image/png")},
+    )
     assert_error(wrong_size, 400, "input_reference")
-    not_image = call(simulator, "POST", "/videos", data={"prompt": "ref"},
-                     files={"input_reference": ("ref.png", b"not an image", "image/png")})
+    not_image = call(
+        simulator,
+        "POST",
+        "/videos",
+        data={"prompt": "ref"},
+        files={"input_reference": ("ref.png", b"not an image", "image/png")},
+    )
     assert_error(not_image, 400, "input_reference")
-    gif = call(simulator, "POST", "/videos", data={"prompt": "ref"},
-               files={"input_reference": ("ref.gif", png(720, 1280, fmt="GIF"), "image/gif")})
+    gif = call(
+        simulator,
+        "POST",
+        "/videos",
+        data={"prompt": "ref"},
+        files={"input_reference": ("ref.gif", png(720, 1280, fmt="GIF"), "image/gif")},
+    )
     assert_error(gif, 400, "input_reference")
     for fmt in ("JPEG", "WEBP"):
-        response = call(simulator, "POST", "/videos", data={"prompt": "ref"},
-                        files={"input_reference": ("r", png(720, 1280, fmt=fmt), "image/x")})
+        response = call(
+            simulator,
+            "POST",
+            "/videos",
+            data={"prompt": "ref"},
+            files={"input_reference": ("r", png(720, 1280, fmt=fmt), "image/x")},
+        )
         assert response.status_code == 200, (fmt, response.text)
     data_url = "data:image/png;base64," + base64.b64encode(png(720, 1280)).decode()
-    as_json = call(simulator, "POST", "/videos",
-                   json={"prompt": "ref", "input_reference": {"image_url": data_url}})
+    as_json = call(
+        simulator,
+        "POST",
+        "/videos",
+        json={"prompt": "ref", "input_reference": {"image_url": data_url}},
+    )
     assert as_json.status_code == 200, as_json.text
     small = "data:image/png;base64," + base64.b64encode(png(10, 10)).decode()
-    assert_error(call(simulator, "POST", "/videos",
-                      json={"prompt": "ref", "input_reference": {"image_url": small}}),
-                 400, "input_reference")
+    assert_error(
+        call(
+            simulator,
+            "POST",
+            "/videos",
+            json={"prompt": "ref", "input_reference": {"image_url": small}},
+        ),
+        400,
+        "input_reference",
+    )
     # The reference is the picture's background: the thumbnail is red where nothing is drawn.
     wait_for(simulator, ok.json()["id"], {"completed"})
-    thumb = call(simulator, "GET", f"/videos/{ok.json()['id']}/content",
-                 params={"variant": "thumbnail"})
+    thumb = call(
+        simulator, "GET", f"/videos/{ok.json()['id']}/content", params={"variant": "thumbnail"}
+    )
     r, g, b = Image.open(io.BytesIO(thumb.content)).convert("RGB").getpixel((700, 1100))
     assert r > 180 and g < 80 and b < 80
 
@@ -190,19 +285,31 @@ def test_input_reference_must_be_image_of_requested_size(simulator: Simulator) -
 def test_authentication(simulator: Simulator, tmp_path: Path) -> None:
     url = simulator.base_url + "/videos"
     assert_error(requests.get(url, timeout=5), 401, None, "invalid_api_key")
-    assert_error(requests.get(url, headers={"Authorization": "Bearer "}, timeout=5), 401,
-                 None, "invalid_api_key")
+    assert_error(
+        requests.get(url, headers={"Authorization": "Bearer "}, timeout=5),
+        401,
+        None,
+        "invalid_api_key",
+    )
     assert_error(requests.get(url, headers={"Authorization": "Basic abc"}, timeout=5), 401)
-    assert requests.get(url, headers={"Authorization": "Bearer anything"},
-                        timeout=5).status_code == 200
+    assert (
+        requests.get(url, headers={"Authorization": "Bearer anything"}, timeout=5).status_code
+        == 200
+    )
     locked = start_simulator(tmp_path / "locked", "--api-key", "sk-right", "--speed", "40")
     try:
         url = locked.base_url + "/videos"
-        assert_error(requests.get(url, headers={"Authorization": "Bearer sk-wrong"}, timeout=5),
-                     401, None, "invalid_api_key")
+        assert_error(
+            requests.get(url, headers={"Authorization": "Bearer sk-wrong"}, timeout=5),
+            401,
+            None,
+            "invalid_api_key",
+        )
         assert_error(requests.get(url, timeout=5), 401, None, "invalid_api_key")
-        assert requests.get(url, headers={"Authorization": "Bearer sk-right"},
-                            timeout=5).status_code == 200
+        assert (
+            requests.get(url, headers={"Authorization": "Bearer sk-right"}, timeout=5).status_code
+            == 200
+        )
         assert locked.control("GET", "config")["api_key"] == "sk-right"  # /_sim needs no key
     finally:
         stop_simulator(locked)
@@ -215,8 +322,12 @@ def test_unknown_paths_and_ids_are_404(simulator: Simulator) -> None:
     assert_error(call(simulator, "GET", f"/videos/{missing}"), 404, None, "not_found")
     assert_error(call(simulator, "DELETE", f"/videos/{missing}"), 404, None, "not_found")
     assert_error(call(simulator, "GET", f"/videos/{missing}/content"), 404, None, "not_found")
-    assert_error(call(simulator, "POST", f"/videos/{missing}/remix", json={"prompt": "x"}),
-                 404, None, "not_found")
+    assert_error(
+        call(simulator, "POST", f"/videos/{missing}/remix", json={"prompt": "x"}),
+        404,
+        None,
+        "not_found",
+    )
 
 
 # -- list ------------------------------------------------------------------------------------
@@ -244,8 +355,13 @@ def test_list_pagination(simulator: Simulator) -> None:
     assert [v["id"] for v in last["data"]] == newest_first[4:]
     assert last["has_more"] is False
     empty = page(after=newest_first[-1])
-    assert empty == {"object": "list", "data": [], "first_id": None, "last_id": None,
-                     "has_more": False}
+    assert empty == {
+        "object": "list",
+        "data": [],
+        "first_id": None,
+        "last_id": None,
+        "has_more": False,
+    }
     ascending = page(order="asc", limit=3)
     assert [v["id"] for v in ascending["data"]] == seeded[:3]
     assert [v["id"] for v in page(order="asc", after=seeded[2])["data"]] == seeded[3:]
@@ -259,10 +375,16 @@ def test_list_default_limit_is_20(simulator: Simulator) -> None:
     assert len(call(simulator, "GET", "/videos", params={"limit": 100}).json()["data"]) == 21
 
 
-@pytest.mark.parametrize(("params", "param"), [
-    ({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "ten"}, "limit"),
-    ({"order": "sideways"}, "order"), ({"after": "video_unknown"}, "after"),
-])
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"order": "sideways"}, "order"),
+        ({"after": "video_unknown"}, "after"),
+    ],
+)
 def test_list_validation(simulator: Simulator, params: dict[str, Any], param: str) -> None:
     assert_error(call(simulator, "GET", "/videos", params=params), 400, param)
 
@@ -326,14 +448,16 @@ def test_failed_jobs(simulator: Simulator) -> None:
     video = create_ok(simulator)
     failed = wait_for(simulator, video["id"], {"failed", "completed"})
     assert failed["status"] == "failed"
-    assert failed["error"]["code"] in {"video_generation_failed", "moderation_blocked",
-                                       "internal_error"}
+    assert failed["error"]["code"] in {
+        "video_generation_failed",
+        "moderation_blocked",
+        "internal_error",
+    }
     assert isinstance(failed["error"]["message"], str) and failed["error"]["message"]
     assert failed["completed_at"] is not None and failed["expires_at"] is None
     assert failed["progress"] < 100
     assert_error(call(simulator, "GET", f"/videos/{video['id']}/content"), 400)
-    assert_error(call(simulator, "POST", f"/videos/{video['id']}/remix", json={"prompt": "x"}),
-                 400)
+    assert_error(call(simulator, "POST", f"/videos/{video['id']}/remix", json={"prompt": "x"}), 400)
     assert call(simulator, "DELETE", f"/videos/{video['id']}").status_code == 200
 
 
@@ -350,13 +474,13 @@ def test_slow_jobs_take_longer(simulator: Simulator) -> None:
 
 
 def test_remix_inherits_source_and_requires_completed(simulator: Simulator) -> None:
-    source = create_ok(simulator, "Original", model="sora-2-pro", seconds="8",
-                       size="1024x1792")
+    source = create_ok(simulator, "Original", model="sora-2-pro", seconds="8", size="1024x1792")
     early = call(simulator, "POST", f"/videos/{source['id']}/remix", json={"prompt": "Again"})
     assert_error(early, 400)
     wait_for(simulator, source["id"], {"completed"})
-    response = call(simulator, "POST", f"/videos/{source['id']}/remix",
-                    json={"prompt": "Same scene at night"})
+    response = call(
+        simulator, "POST", f"/videos/{source['id']}/remix", json={"prompt": "Same scene at night"}
+    )
     assert response.status_code == 200, response.text
     remix = response.json()
     assert set(remix) == VIDEO_FIELDS
@@ -364,13 +488,16 @@ def test_remix_inherits_source_and_requires_completed(simulator: Simulator) -> N
     assert remix["remixed_from_video_id"] == source["id"]
     assert (remix["model"], remix["seconds"], remix["size"]) == ("sora-2-pro", "8", "1024x1792")
     assert (remix["status"], remix["prompt"]) == ("queued", "Same scene at night")
-    multipart = call(simulator, "POST", f"/videos/{source['id']}/remix",
-                     files={"prompt": (None, "In winter")})
+    multipart = call(
+        simulator, "POST", f"/videos/{source['id']}/remix", files={"prompt": (None, "In winter")}
+    )
     assert multipart.status_code == 200 and multipart.json()["prompt"] == "In winter"
-    assert_error(call(simulator, "POST", f"/videos/{source['id']}/remix", json={}), 400,
-                 "prompt")
-    assert_error(call(simulator, "POST", f"/videos/{source['id']}/remix",
-                      json={"prompt": "x" * 32001}), 400, "prompt")
+    assert_error(call(simulator, "POST", f"/videos/{source['id']}/remix", json={}), 400, "prompt")
+    assert_error(
+        call(simulator, "POST", f"/videos/{source['id']}/remix", json={"prompt": "x" * 32001}),
+        400,
+        "prompt",
+    )
     assert simulator.stats()["jobs_created"] == 3
 
 
@@ -392,11 +519,11 @@ def test_delete_rules(simulator: Simulator) -> None:
 # -- content ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "size", "seconds"), [
-    ("sora-2", "720x1280", "4"), ("sora-2-pro", "1792x1024", "8")])
+@pytest.mark.parametrize(
+    ("model", "size", "seconds"), [("sora-2", "720x1280", "4"), ("sora-2-pro", "1792x1024", "8")]
+)
 def test_content_variants(simulator: Simulator, model: str, size: str, seconds: str) -> None:
-    video = create_ok(simulator, "A red fox in the snow", model=model, size=size,
-                      seconds=seconds)
+    video = create_ok(simulator, "A red fox in the snow", model=model, size=size, seconds=seconds)
     wait_for(simulator, video["id"], {"completed"})
     width, height = (int(n) for n in size.split("x"))
     response = call(simulator, "GET", f"/videos/{video['id']}/content")
@@ -412,13 +539,15 @@ def test_content_variants(simulator: Simulator, model: str, size: str, seconds: 
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
         frames = sum(1 for _ in container.decode(video=0))
         assert abs(frames / float(stream.average_rate) - int(seconds)) <= 0.2
-    thumb = call(simulator, "GET", f"/videos/{video['id']}/content",
-                 params={"variant": "thumbnail"})
+    thumb = call(
+        simulator, "GET", f"/videos/{video['id']}/content", params={"variant": "thumbnail"}
+    )
     assert thumb.headers["Content-Type"] == "image/webp"
     image = Image.open(io.BytesIO(thumb.content))
     assert (image.format, image.size) == ("WEBP", (width, height))
-    sprites = call(simulator, "GET", f"/videos/{video['id']}/content",
-                   params={"variant": "spritesheet"})
+    sprites = call(
+        simulator, "GET", f"/videos/{video['id']}/content", params={"variant": "spritesheet"}
+    )
     assert sprites.headers["Content-Type"] == "image/jpeg"
     sheet = Image.open(io.BytesIO(sprites.content))
     assert sheet.format == "JPEG" and sheet.size[0] == width  # 4 tiles of 1/4 width
@@ -432,15 +561,24 @@ def test_content_rules_and_expiry(simulator: Simulator) -> None:
     assert_error(call(simulator, "GET", f"/videos/{running['id']}/content"), 400)
     done = simulator.seed(1)[0]
     assert done["status"] == "completed" and done["expires_at"] > time.time()
-    assert_error(call(simulator, "GET", f"/videos/{done['id']}/content",
-                      params={"variant": "poster"}), 400, "variant")
-    assert call(simulator, "GET", f"/videos/{done['id']}/content",
-                params={"variant": "thumbnail"}).status_code == 200
+    assert_error(
+        call(simulator, "GET", f"/videos/{done['id']}/content", params={"variant": "poster"}),
+        400,
+        "variant",
+    )
+    assert (
+        call(
+            simulator, "GET", f"/videos/{done['id']}/content", params={"variant": "thumbnail"}
+        ).status_code
+        == 200
+    )
     expired = simulator.expire(done["id"])
     assert expired["expires_at"] <= time.time()
     for variant in ("video", "thumbnail", "spritesheet"):
-        assert_error(call(simulator, "GET", f"/videos/{done['id']}/content",
-                          params={"variant": variant}), 410)
+        assert_error(
+            call(simulator, "GET", f"/videos/{done['id']}/content", params={"variant": variant}),
+            410,
+        )
     assert call(simulator, "GET", f"/videos/{done['id']}").json()["status"] == "completed"
 
 
@@ -452,29 +590,37 @@ def test_content_range_and_padding(simulator: Simulator) -> None:
     size = len(full.content)
     pad = 1024 * 1024
     # The free box sits after the real file: 4-byte size, "free", zeros.
-    assert full.content[size - pad: size - pad + 8] == pad.to_bytes(4, "big") + b"free"
+    assert full.content[size - pad : size - pad + 8] == pad.to_bytes(4, "big") + b"free"
     assert full.content[-1000:] == bytes(1000)
     with av.open(io.BytesIO(full.content)) as container:  # still a valid MP4
         assert container.streams.video[0].codec_context.name == "h264"
-    part = call(simulator, "GET", f"/videos/{video['id']}/content",
-                headers={"Range": "bytes=100-1099"})
+    part = call(
+        simulator, "GET", f"/videos/{video['id']}/content", headers={"Range": "bytes=100-1099"}
+    )
     assert part.status_code == 206
     assert part.headers["Content-Range"] == f"bytes 100-1099/{size}"
     assert part.content == full.content[100:1100]
-    tail = call(simulator, "GET", f"/videos/{video['id']}/content",
-                headers={"Range": f"bytes={size - pad - 4}-"})
-    assert tail.content == full.content[size - pad - 4:]
-    bad = call(simulator, "GET", f"/videos/{video['id']}/content",
-               headers={"Range": f"bytes={size}-"})
+    tail = call(
+        simulator,
+        "GET",
+        f"/videos/{video['id']}/content",
+        headers={"Range": f"bytes={size - pad - 4}-"},
+    )
+    assert tail.content == full.content[size - pad - 4 :]
+    bad = call(
+        simulator, "GET", f"/videos/{video['id']}/content", headers={"Range": f"bytes={size}-"}
+    )
     assert bad.status_code == 416
 
 
 def test_concurrent_first_downloads_share_one_generation(simulator: Simulator) -> None:
     video = simulator.seed(1)[0]
     with ThreadPoolExecutor(6) as pool:
-        bodies = list(pool.map(
-            lambda _: call(simulator, "GET", f"/videos/{video['id']}/content").content,
-            range(6)))
+        bodies = list(
+            pool.map(
+                lambda _: call(simulator, "GET", f"/videos/{video['id']}/content").content, range(6)
+            )
+        )
     assert len(set(bodies)) == 1 and bodies[0][4:8] == b"ftyp"
     assert simulator.stats()["per_video"][video["id"]]["content"] == 6
 
@@ -494,8 +640,7 @@ def test_idempotency_key_returns_the_same_job(simulator: Simulator) -> None:
     assert simulator.stats()["jobs_created"] == 2
     # Concurrent retries with one key still make one job.
     with ThreadPoolExecutor(8) as pool:
-        ids = set(pool.map(lambda _: create(simulator, "Race", key="key-3").json()["id"],
-                           range(8)))
+        ids = set(pool.map(lambda _: create(simulator, "Race", key="key-3").json()["id"], range(8)))
     assert len(ids) == 1
     assert simulator.stats()["jobs_created"] == 3
     listed = call(simulator, "GET", "/videos").json()["data"]
@@ -604,8 +749,17 @@ def test_random_faults_use_rate_and_kinds(simulator: Simulator) -> None:
     simulator.configure(faults="accept_then_drop")  # POST-only: GETs have nothing to draw
     assert call(simulator, "GET", "/videos").status_code == 200
     config = simulator.configure(fault_rate=0, faults="all")
-    assert config["faults"] == ["429", "500", "502", "503", "timeout", "drop", "malformed",
-                                "accept_then_drop", "accept_then_timeout"]
+    assert config["faults"] == [
+        "429",
+        "500",
+        "502",
+        "503",
+        "timeout",
+        "drop",
+        "malformed",
+        "accept_then_drop",
+        "accept_then_timeout",
+    ]
 
 
 # -- control endpoints and stats -------------------------------------------------------------
@@ -613,10 +767,25 @@ def test_random_faults_use_rate_and_kinds(simulator: Simulator) -> None:
 
 def test_config_and_control_validation(simulator: Simulator) -> None:
     config = simulator.control("GET", "config")
-    for name in ("speed", "api_key", "expires_after", "fault_rate", "faults", "retry_after",
-                 "hang_seconds", "fail_rate", "slow_rate", "slow_factor", "webhook_url",
-                 "webhook_secret", "webhook_duplicates", "webhook_shuffle", "webhook_delay",
-                 "pad_video_mb", "samples"):
+    for name in (
+        "speed",
+        "api_key",
+        "expires_after",
+        "fault_rate",
+        "faults",
+        "retry_after",
+        "hang_seconds",
+        "fail_rate",
+        "slow_rate",
+        "slow_factor",
+        "webhook_url",
+        "webhook_secret",
+        "webhook_duplicates",
+        "webhook_shuffle",
+        "webhook_delay",
+        "pad_video_mb",
+        "samples",
+    ):
         assert name in config
     assert config["speed"] == 40 and config["hang_seconds"] == 3
     patched = simulator.configure(retry_after=5)
@@ -624,10 +793,8 @@ def test_config_and_control_validation(simulator: Simulator) -> None:
     root = simulator.root + "/_sim/"
     assert requests.post(root + "config", json={"nope": 1}, timeout=5).status_code == 400
     assert requests.post(root + "config", json={"fault_rate": 2}, timeout=5).status_code == 400
-    assert requests.post(root + "config", json={"faults": ["boom"]},
-                         timeout=5).status_code == 400
-    assert requests.post(root + "faults/next", json={"fault": "boom"},
-                         timeout=5).status_code == 400
+    assert requests.post(root + "config", json={"faults": ["boom"]}, timeout=5).status_code == 400
+    assert requests.post(root + "faults/next", json={"fault": "boom"}, timeout=5).status_code == 400
     assert requests.post(root + "videos/video_x/expire", timeout=5).status_code == 404
     assert requests.get(root + "nothing", timeout=5).status_code == 404
 
@@ -656,9 +823,14 @@ def test_stats_count_requests_by_route_and_video(simulator: Simulator) -> None:
     call(simulator, "GET", "/nowhere")
     stats = simulator.stats()
     assert stats["requests"] == {
-        "POST /v1/videos": 1, "GET /v1/videos/{id}": 2, "GET /v1/videos/{id}/content": 1,
-        "GET /v1/videos": 1, "POST /v1/videos/{id}/remix": 1, "DELETE /v1/videos/{id}": 1,
-        "GET (unknown /v1 path)": 1}
+        "POST /v1/videos": 1,
+        "GET /v1/videos/{id}": 2,
+        "GET /v1/videos/{id}/content": 1,
+        "GET /v1/videos": 1,
+        "POST /v1/videos/{id}/remix": 1,
+        "DELETE /v1/videos/{id}": 1,
+        "GET (unknown /v1 path)": 1,
+    }
     assert stats["per_video"][seeded] == {"retrieve": 2, "content": 1, "remix": 1, "delete": 1}
     assert stats["jobs_created"] == 2
     simulator.reset()
@@ -676,8 +848,12 @@ def test_many_concurrent_clients(simulator: Simulator) -> None:
     with requests.Session() as session:  # keep-alive: one connection, many requests
         session.headers.update(AUTH)
         for _ in range(30):
-            assert session.get(simulator.base_url + "/videos", params={"limit": 1},
-                               timeout=5).status_code == 200
+            assert (
+                session.get(
+                    simulator.base_url + "/videos", params={"limit": 1}, timeout=5
+                ).status_code
+                == 200
+            )
 
 
 # -- persistence -----------------------------------------------------------------------------
@@ -690,8 +866,9 @@ def test_restart_keeps_jobs_keys_and_clock(tmp_path: Path) -> None:
         assert len(call(sim, "GET", "/videos").json()["data"]) == 2
         running = create(sim, "survive a restart", key="persist-key").json()
         seeded = sim.seed(1)[0]
-        content = call(sim, "GET", f"/videos/{seeded['id']}/content",
-                       params={"variant": "thumbnail"}).content
+        content = call(
+            sim, "GET", f"/videos/{seeded['id']}/content", params={"variant": "thumbnail"}
+        ).content
     finally:
         stop_simulator(sim)
     sim = start_simulator(data, "--speed", "10", "--samples", "2")
@@ -703,27 +880,60 @@ def test_restart_keeps_jobs_keys_and_clock(tmp_path: Path) -> None:
         assert sim.stats()["jobs_created"] == 0
         done = wait_for(sim, running["id"], {"completed"}, timeout=5)  # the clock went on
         assert done["completed_at"] - done["created_at"] <= 4
-        assert call(sim, "GET", f"/videos/{seeded['id']}/content",
-                    params={"variant": "thumbnail"}).content == content
+        assert (
+            call(
+                sim, "GET", f"/videos/{seeded['id']}/content", params={"variant": "thumbnail"}
+            ).content
+            == content
+        )
     finally:
         stop_simulator(sim)
 
 
 def test_help_documents_every_option() -> None:
-    result = subprocess.run([sys.executable, "-m", "simulator", "--help"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=30, check=True)
-    for option in ("--host", "--port", "--speed", "--api-key", "--data-dir", "--expires-after",
-                   "--samples", "--fault-rate", "--faults", "--retry-after", "--hang-seconds",
-                   "--fail-rate", "--slow-rate", "--slow-factor", "--webhook-url",
-                   "--webhook-secret", "--webhook-duplicates", "--webhook-shuffle",
-                   "--webhook-delay", "--pad-video-mb", "accept_then_timeout", "/_sim/seed"):
+    result = subprocess.run(
+        [sys.executable, "-m", "simulator", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    for option in (
+        "--host",
+        "--port",
+        "--speed",
+        "--api-key",
+        "--data-dir",
+        "--expires-after",
+        "--samples",
+        "--fault-rate",
+        "--faults",
+        "--retry-after",
+        "--hang-seconds",
+        "--fail-rate",
+        "--slow-rate",
+        "--slow-factor",
+        "--webhook-url",
+        "--webhook-secret",
+        "--webhook-duplicates",
+        "--webhook-shuffle",
+        "--webhook-delay",
+        "--pad-video-mb",
+        "accept_then_timeout",
+        "/_sim/seed",
+    ):
         assert option in result.stdout
 
 
 def test_start_prints_url_and_temp_dir_is_removed() -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--port", str(port)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -753,7 +963,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     receiver.deliveries.append(
-                        ({k.lower(): v for k, v in self.headers.items()}, body))
+                        ({k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                     failing = len(receiver.deliveries) <= receiver.fail_first
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")
@@ -793,8 +1004,9 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def test_webhook_signed_completed_and_failed(simulator: Simulator,
-                                             receiver: Callable[..., Receiver]) -> None:
+def test_webhook_signed_completed_and_failed(
+    simulator: Simulator, receiver: Callable[..., Receiver]
+) -> None:
     hook = receiver()
     simulator.configure(webhook_url=hook.url, webhook_secret=SECRET)
     ok = create_ok(simulator)
@@ -811,15 +1023,15 @@ def test_webhook_signed_completed_and_failed(simulator: Simulator,
         assert event["object"] == "event" and isinstance(event["created_at"], int)
         events[event["data"]["id"]] = event["type"]
         with pytest.raises(Exception, match="signature"):
-            Webhook("whsec_" + base64.b64encode(b"another secret!!").decode()).verify(
-                body, headers)
+            Webhook("whsec_" + base64.b64encode(b"another secret!!").decode()).verify(body, headers)
     assert events == {ok["id"]: "video.completed", bad["id"]: "video.failed"}
     # The job is finished by the time its event arrives.
     assert call(simulator, "GET", f"/videos/{ok['id']}").json()["status"] == "completed"
 
 
-def test_webhook_duplicates_share_webhook_id(simulator: Simulator,
-                                             receiver: Callable[..., Receiver]) -> None:
+def test_webhook_duplicates_share_webhook_id(
+    simulator: Simulator, receiver: Callable[..., Receiver]
+) -> None:
     hook = receiver()
     simulator.configure(webhook_url=hook.url, webhook_secret=SECRET, webhook_duplicates=True)
     create_ok(simulator)
@@ -831,8 +1043,9 @@ def test_webhook_duplicates_share_webhook_id(simulator: Simulator,
         Webhook(SECRET).verify(body, headers)
 
 
-def test_webhook_retries_failed_deliveries(simulator: Simulator,
-                                           receiver: Callable[..., Receiver]) -> None:
+def test_webhook_retries_failed_deliveries(
+    simulator: Simulator, receiver: Callable[..., Receiver]
+) -> None:
     hook = receiver(fail_first=1)
     simulator.configure(webhook_url=hook.url, webhook_secret=SECRET)
     create_ok(simulator)
@@ -843,11 +1056,11 @@ def test_webhook_retries_failed_deliveries(simulator: Simulator,
     assert webhooks["failed_attempts"] == 1 and webhooks["delivered"] == 1
 
 
-def test_webhook_delay_and_shuffle(simulator: Simulator,
-                                   receiver: Callable[..., Receiver]) -> None:
+def test_webhook_delay_and_shuffle(simulator: Simulator, receiver: Callable[..., Receiver]) -> None:
     hook = receiver()
-    simulator.configure(webhook_url=hook.url, webhook_secret=SECRET, webhook_delay=0.8,
-                        webhook_shuffle=True)
+    simulator.configure(
+        webhook_url=hook.url, webhook_secret=SECRET, webhook_delay=0.8, webhook_shuffle=True
+    )
     started = time.monotonic()
     ids = {create_ok(simulator, f"job {i}")["id"] for i in range(4)}
     deliveries = hook.wait(4)

@@ -77,9 +77,7 @@ def page_errors() -> list[str]:
 @pytest.fixture
 def page(browser: Browser, live_server: LiveServer, page_errors: list[str]) -> Iterator[Page]:
     """A fresh context (no cookies, no sessionStorage) per test; wide enough for the table."""
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": 1440, "height": 900}
-    )
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
     # Generous: the single-threaded tracker, SQLite and a loaded CI box can each add seconds.
     context.set_default_timeout(15_000)
     page = context.new_page()

@@ -19,7 +19,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from jobs import services
 from jobs.models import Provider, Video
-
+from simulator.store import SECONDS_PER_CLIP_SECOND
 from tests.conftest import Simulator, drive
 
 from .conftest import ROOT, Poller
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "alice-pass-123"  # the `alice` fixture's
 TICK = settings.TABLE_POLL_SECONDS
+RENDER_SECONDS = 8.0  # how long the remix takes at the simulator, queued time included
 # Badge texts in the order a healthy job shows them; anything else (or going back) is a bug.
 LIFECYCLE = ["Waiting to submit", "Queued", "In progress", "Completed"]
 
@@ -60,6 +61,35 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+# Counted in the page, synchronously with the timer that sends each request, so reading the
+# count right after stepping a stopped clock cannot race the network. An init script, so it
+# sees every request of every document from the start; kept on <html> because Playwright reads
+# attributes from its own JS world, where the fake clock does not reach.
+COUNT_HTMX_REQUESTS = """(() => {
+    let sent = 0, inflight = 0;
+    const show = () => {
+        document.documentElement.dataset.e2eSent = String(sent);
+        document.documentElement.dataset.e2eInflight = String(inflight);
+    };
+    document.addEventListener("DOMContentLoaded", show);
+    document.addEventListener("htmx:beforeSend", () => { sent++; inflight++; show(); });
+    // htmx re-fires this on an attached ancestor when the request's element was swapped out.
+    document.addEventListener("htmx:afterRequest", () => { inflight--; show(); });
+})();"""
+
+
+def htmx_sent(page: Page) -> int:
+    return int(page.locator("html").get_attribute("data-e2e-sent") or "0")
+
+
+def quiet(page: Page) -> int:
+    """Wait until no htmx request is in flight (hx-sync would drop a tick that met one), let
+    the stopped clock run htmx's 20 ms settle step, and return the number sent so far."""
+    expect(page.locator("html")).to_have_attribute("data-e2e-inflight", "0")
+    page.clock.run_for(50)  # well short of a tick
+    return htmx_sent(page)
+
+
 def log_in(page: Page, username: str = "alice") -> None:
     page.goto("/login/")
     page.get_by_label("Username").fill(username)
@@ -88,10 +118,12 @@ def test_a_remix_goes_live_from_queued_to_completed_and_plays(
     poller: Poller,
     artifacts: Path,
 ) -> None:
-    # Slow enough to watch: a 4 s clip now renders for ~10 s (1 s of it queued), several ticks.
-    simulator.configure(speed=2)
+    # Slow enough to watch across several table ticks, yet quick: the remix keeps the seeded
+    # source's length (4, 8 or 12 s), so pick the speed that makes any of them render in 8 s.
+    simulator.configure(speed=SECONDS_PER_CLIP_SECOND * int(source.seconds) / RENDER_SECONDS)
     polls = Polls()
     polls.watch(page)
+    page.add_init_script(COUNT_HTMX_REQUESTS)
     videos: list[Response] = []
     page.on("response", lambda r: videos.append(r) if r.url.endswith("/video.mp4") else None)
 
@@ -149,21 +181,24 @@ def test_a_remix_goes_live_from_queued_to_completed_and_plays(
     expect(toast.get_by_role("link")).to_have_attribute("href", f"/videos/{remix.pk}/")
 
     # The table keeps refreshing until the files are archived, then stops for good.
-    expect(row.locator("td.expiry")).to_have_text("Archived", timeout=30_000)
+    expect(
+        row.locator("td.expiry"), "the table stopped refreshing before the files were archived"
+    ).to_have_text("Archived", timeout=20_000)
     expect(table).not_to_have_attribute("data-poll", re.compile(".*"))
     expect(page).not_to_have_title(re.compile(r"^\("))
-    settled = len(polls.sent)
+    settled = htmx_sent(page)
     page.wait_for_timeout(2.25 * TICK * 1000)  # proving silence takes waiting past two ticks
-    assert len(polls.sent) == settled, "the table kept polling after every job was final"
+    assert htmx_sent(page) == settled, "the table kept polling after every job was final"
+    assert settled == len(polls.sent)  # and the network saw each of them, no more
     assert polls.answers[-1] == 286  # htmx's "stop polling" for the last table it swapped
 
     seen = page.evaluate("window.e2eBadges")
     assert not navigations, f"the page navigated instead of swapping the table: {navigations}"
     states = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
     assert states[-1] == "Completed" and "In progress" in states, states
-    assert [LIFECYCLE.index(s) for s in states] == sorted(
-        LIFECYCLE.index(s) for s in states
-    ), f"the badge went backwards: {states}"
+    assert [LIFECYCLE.index(s) for s in states] == sorted(LIFECYCLE.index(s) for s in states), (
+        f"the badge went backwards: {states}"
+    )
 
     # One request per tick for the whole page, to the table's own URL; never one per row.
     active_for = polls.sent[-1][0] - landed_at
@@ -226,16 +261,21 @@ def test_a_hidden_tab_sends_no_polls_and_catches_up_when_shown(
         )
     polls = Polls()
     polls.watch(page)
+    page.add_init_script(COUNT_HTMX_REQUESTS)
+    # The page's timers run on a clock the test can stop and step: a tick happens exactly when
+    # the test says so, which turns "one request per tick" and "none while hidden" into counts.
+    page.clock.install()
     log_in(page)
     expect(page.locator("#video-table")).to_have_attribute("data-poll", "")
+    page.clock.pause_at(time.time() + 1)
 
     for _ in range(3):
-        with page.expect_request(is_htmx, timeout=TICK * 3000):
-            pass
-    # Three active rows, yet one request per tick: the rows themselves never poll.
-    assert min(polls.gaps()) > TICK * 0.75, polls.gaps()
-    assert {urlsplit(url).path for _, _, url in polls.sent} == {"/"}
-    assert set(polls.answers) <= {200}
+        before = quiet(page)
+        page.clock.run_for(int(TICK * 1000))  # exactly one tick of the page's setInterval
+        assert htmx_sent(page) == before + 1, "not one request per tick for three active rows"
+    quiet(page)
+    assert {(method, urlsplit(url).path) for _, method, url in polls.sent} == {("GET", "/")}
+    assert set(polls.answers) <= {200, 304}  # 304: unchanged, the browser reuses its copy
 
     page.evaluate(
         """() => {
@@ -245,13 +285,12 @@ def test_a_hidden_tab_sends_no_polls_and_catches_up_when_shown(
             document.dispatchEvent(new Event("visibilitychange"));
         }"""
     )
-    hidden = len(polls.sent)
-    page.wait_for_timeout(2.5 * TICK * 1000)  # proving silence takes waiting past two ticks
-    assert len(polls.sent) == hidden, "a hidden tab kept polling"
+    hidden = quiet(page)
+    page.clock.run_for(int(5 * TICK * 1000))
+    assert htmx_sent(page) == hidden, "a hidden tab kept polling"
 
-    # Shown again: it catches up at once instead of waiting for the next tick.
-    shown_at = time.monotonic()
-    with page.expect_request(is_htmx, timeout=TICK * 1000):
+    # Shown again with the clock still stopped, so a request now can only be the catch-up.
+    with page.expect_request(is_htmx, timeout=5_000):
         page.evaluate(
             """() => {
                 delete document.hidden;  // back to the real (visible) getters on the prototype
@@ -259,5 +298,8 @@ def test_a_hidden_tab_sends_no_polls_and_catches_up_when_shown(
                 document.dispatchEvent(new Event("visibilitychange"));
             }"""
         )
-    assert polls.sent[-1][0] - shown_at < TICK / 2
+    assert htmx_sent(page) == hidden + 1
+    quiet(page)
+    assert polls.answers[-1] in (200, 304)  # still active: not the 286 that ends polling
+    page.clock.resume()
     assert not page_errors
