@@ -44,6 +44,16 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (a runner's timeout) unwinds like Ctrl-C: workers, simulator and the throwaway
+    database are cleaned up by the `finally` blocks instead of being left behind."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -198,9 +208,7 @@ def setup_django(env: dict[str, str]) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def start_manage(
-    args: list[str], env: dict[str, str], log_path: Path
-) -> subprocess.Popen[bytes]:
+def start_manage(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as out:
         return subprocess.Popen(
             [PYTHON, "manage.py", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -262,7 +270,7 @@ def make_sources(sim: Sim, provider: Provider, count: int) -> list[Video]:
 
     seeded = sim.seed(max(3 * count, 12))
     cheap = [v for v in seeded if v["seconds"] == "4" and v["size"] in CHEAP_SIZES]
-    chosen = (cheap or seeded)[:count]
+    chosen = (cheap + [v for v in seeded if v not in cheap])[:count]
     sources = [services.import_by_id(provider=provider, video_id=v["id"])[0] for v in chosen]
     Video.objects.filter(pk__in=[s.pk for s in sources]).update(
         asset_state=Video.Assets.NONE, next_poll_at=None

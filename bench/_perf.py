@@ -120,9 +120,7 @@ class Workspace:
 
     def spawn(self, args: Sequence[str], env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
         out = open(self.dir / log, "wb")
-        proc = subprocess.Popen(
-            list(args), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(list(args), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         out.close()  # the child holds its own descriptor
         self.procs.append(proc)
         return proc
@@ -328,6 +326,19 @@ def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict
 
 
 # --- the tracker with the changes proposed in docs/performance.md ----------------------------
+
+# Proposed defaults (settings.py), applied by `--with-proposed-fix` unless set in the env:
+# the browser asks every second (an unchanged answer is a ~330 B 304), and an idle tracker
+# looks for due work four times a second (one indexed claim query each).
+PROPOSED_SETTINGS = {"TABLE_POLL_SECONDS": "1", "TRACKER_IDLE_SECONDS": "0.25"}
+
+
+def proposed_settings(fix: bool) -> dict[str, str]:
+    if not fix:
+        return {}
+    return {name: os.environ.get(name, value) for name, value in PROPOSED_SETTINGS.items()}
+
+
 # `python bench/_perf.py proposed-tracker [track_videos options]` runs `manage.py track_videos`
 # with the P2 and P5 proposals patched in, in that process only, so a bench can show what the
 # proposed diffs would measure (`--with-proposed-fix`) without editing product code.
@@ -363,8 +374,31 @@ def proposed_next_poll_delay(video: Any, remote: Any, old_progress: int) -> floa
     return float(min(max(delay, floor), high))
 
 
+def proposed_claim(*, limit: int, archives: bool) -> list[int]:
+    """services.claim_due for one kind of work: archive downloads, or everything else."""
+    from django.db import connection, transaction
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from jobs import services
+    from jobs.models import Video
+
+    archive = Q(status=Video.Status.COMPLETED, asset_state=Video.Assets.PENDING)
+    with transaction.atomic():
+        due = Video.objects.filter(next_poll_at__lte=timezone.now()).order_by("next_poll_at")
+        due = due.filter(archive) if archives else due.exclude(archive)
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        claimed = list(due.values_list("pk", flat=True)[:limit])
+        if claimed:
+            Video.objects.filter(pk__in=claimed).update(next_poll_at=services._lease())
+    return claimed
+
+
 def proposed_tracker_command() -> Any:
-    """P5 proposal: keep every pool thread busy instead of waiting for the whole batch."""
+    """P4/P5 proposal: every pool thread stays busy (no waiting for a whole batch), and slow
+    archive downloads get at most a quarter of the threads, so status reads never queue
+    behind them."""
     from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
     from django.conf import settings
@@ -379,40 +413,40 @@ def proposed_tracker_command() -> Any:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
             services.remove_stale_partials()
-            threads = max(1, options["threads"])
+            threads = max(2, options["threads"])
+            archive_threads = max(1, threads // 4)
             idle = settings.TRACKER_IDLE_SECONDS
             self.stdout.write(f"tracking videos with {threads} threads (proposed loop)")
-            running: set[Future[None]] = set()
+            lanes: dict[bool, set[Future[None]]] = {False: set(), True: set()}
+            sizes = {False: threads - archive_threads, True: archive_threads}
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="track") as pool:
-
-                def run(ids: list[int]) -> None:
-                    running.update(pool.submit(self.process, video_id) for video_id in ids)
-
                 while not self.stopping:
                     close_old_connections()
-                    # Claim only what can start now, so no claimed row waits out its lease.
-                    free = threads - len(running)
                     claimed = 0
-                    if free > 0:
-                        limit = min(free, options["batch"])
-                        claimed = services.poll_due_videos(limit=limit, run=run)
+                    for archives, running in lanes.items():
+                        running.difference_update({f for f in running if f.done()})
+                        # Claim only what can start now, so no claimed row waits out its lease.
+                        free = min(sizes[archives] - len(running), options["batch"])
+                        if free > 0:
+                            ids = proposed_claim(limit=free, archives=archives)
+                            running.update(pool.submit(self.process, i) for i in ids)
+                            claimed += len(ids)
+                    busy = lanes[False] | lanes[True]
                     if options["once"]:
-                        wait(running)
+                        wait(busy)
                         break
-                    if free <= 0 or claimed == 0:
-                        if running:  # a free thread or the next idle tick, whichever is first
-                            done, _ = wait(running, timeout=idle, return_when=FIRST_COMPLETED)
-                            running.difference_update(done)
+                    if claimed == 0:  # nothing startable: wake for a free thread or a tick
+                        if busy:
+                            wait(busy, timeout=idle, return_when=FIRST_COMPLETED)
                         else:
                             time.sleep(idle)
-                    else:
-                        running.difference_update({f for f in running if f.done()})
             self.stdout.write("tracker stopped")
 
     return ProposedCommand()
 
 
 def _proposed_tracker(argv: list[str]) -> None:
+    """BENCH_PROPOSALS picks the changes: "delay" (P2), "loop" (P4/P5); default both."""
     import django
 
     django.setup()
@@ -420,8 +454,50 @@ def _proposed_tracker(argv: list[str]) -> None:
 
     from jobs import services
 
-    services.next_poll_delay = proposed_next_poll_delay
-    call_command(proposed_tracker_command(), *argv)
+    proposals = os.environ.get("BENCH_PROPOSALS", "delay,loop,reuse").split(",")
+    if "delay" in proposals:
+        services.next_poll_delay = proposed_next_poll_delay
+    command: Any = proposed_tracker_command() if "loop" in proposals else "track_videos"
+    if "reuse" in proposals:
+        _reuse_connections(command)
+    call_command(command, *argv)
+
+
+def _reuse_connections(command: Any) -> None:
+    """P5 proposal: a pool thread keeps its DB connection and its provider HTTP session.
+
+    Today every job closes the thread's DB connection (on SQLite the last close of a WAL file
+    also checkpoints it; on PostgreSQL the next job forks a new backend) and builds a new
+    ProviderClient, i.e. a new TCP (and, for a real provider, TLS) connection per status read.
+    """
+    import threading
+
+    from django.db import connection
+
+    from jobs import services
+    from jobs.management.commands import track_videos
+    from jobs.models import Provider
+
+    local = threading.local()
+    build = Provider.client
+
+    def cached_client(self: Any) -> Any:
+        key = (self.pk, self.base_url, self.api_key)
+        clients = local.__dict__.setdefault("clients", {})
+        if key not in clients:
+            clients[key] = build(self)
+        return clients[key]
+
+    def process(video_id: int) -> None:
+        try:
+            services.process_claimed(video_id=video_id)
+        except Exception:
+            connection.close()  # only a failed job drops the thread's connection
+            raise
+
+    Provider.client = cached_client  # type: ignore[method-assign]
+    target = track_videos.Command if isinstance(command, str) else type(command)
+    target.process = staticmethod(process)  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from bench._common import (  # noqa: E402 (the path above makes `bench` importab
     assess,
     bench_user,
     django_env,
+    exit_cleanly_on_sigterm,
     is_postgres,
     log,
     make_provider,
@@ -70,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_cleanly_on_sigterm()
     baseline = run_baseline(args) if args.baseline else None
     started = time.monotonic()
     if not is_postgres(args.database_url):
@@ -192,9 +194,8 @@ def measure(
             double += downloads > expected
             problems.append(f"#{video.pk} {video.status}: {downloads} downloads, not {expected}")
     retrieves = sum(per_video.get(v.video_id or "", {}).get("retrieve", 0) for v in rows)
-    remix_posts = stats["requests"].get("POST /v1/videos/{id}/remix", 0) - before[
-        "requests"
-    ].get("POST /v1/videos/{id}/remix", 0)
+    route = "POST /v1/videos/{id}/remix"
+    remix_posts = stats["requests"].get(route, 0) - before["requests"].get(route, 0)
     outcome = assess(sim, provider, prompts)
     problems += outcome.problems
     return {

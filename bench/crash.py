@@ -41,6 +41,7 @@ from bench._common import (  # noqa: E402 (the path above makes `bench` importab
     assess,
     bench_user,
     django_env,
+    exit_cleanly_on_sigterm,
     log,
     make_provider,
     make_sources,
@@ -96,6 +97,7 @@ class Tracker:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_cleanly_on_sigterm()
     started = time.monotonic()
     with workdir(args.keep) as work, throwaway_database(work, args.database_url) as db_url:
         env = django_env(
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace, sim: Sim, tracker: Tracker) -> dict[str, Any]:
     user = bench_user()
     prompts = {uuid.uuid4(): f"crash {n:03d}" for n in range(args.jobs)}
     for n, (key, prompt) in enumerate(prompts.items()):
-        services.submit_remix(user=user, source=sources[n % 2], prompt=prompt, key=key)
+        services.submit_remix(user=user, source=sources[n % len(sources)], prompt=prompt, key=key)
     problems: list[str] = []
     restart_gap = args.lease + 0.5  # leases lapse and the dead worker's files are stale
 

@@ -194,9 +194,7 @@ def main() -> int:
     fix = parser.parse_args().with_proposed_fix
     with Workspace("p1") as ws:
         small, big = ws.dir / "small.sqlite3", ws.dir / "big.sqlite3"
-        setup_django(
-            django_env(small, TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend")
-        )
+        setup_django(django_env(small, TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend"))
         if fix:
             from jobs import services
 

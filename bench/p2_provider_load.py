@@ -40,6 +40,7 @@ from _perf import (
     make_provider,
     median,
     percentile,
+    proposed_settings,
     setup_django,
     start_simulator,
     start_web,
@@ -128,6 +129,7 @@ def main() -> int:
             ws.dir / "db.sqlite3",
             TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend",  # the tracker does it all
             **{HOOK_SECRET_ENV: secret},
+            **proposed_settings(fix),
         )
         setup_django(env)
         from django.contrib.auth import get_user_model

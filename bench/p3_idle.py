@@ -120,8 +120,11 @@ def main() -> int:
                 sizes = request.sizes()
                 response = request.response()
                 on_wire = sizes["responseHeadersSize"] + sizes["responseBodySize"]
+                # A revalidated answer reaches the page as the cached 200; the wire had a 304.
+                cached = n > 0 and sizes["responseBodySize"] == 0
                 print(
-                    f"  tick {n}: HTTP {response.status if response else '?'}, "
+                    f"  tick {n}: HTTP {response.status if response else '?'}"
+                    f"{' (a 304 on the wire, body from the cache)' if cached else ''}, "
                     f"headers {sizes['responseHeadersSize']} B + body "
                     f"{sizes['responseBodySize']} B on the wire"
                 )

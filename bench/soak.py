@@ -36,6 +36,7 @@ from bench._common import (  # noqa: E402 (the path above makes `bench` importab
     assess,
     bench_user,
     django_env,
+    exit_cleanly_on_sigterm,
     log,
     make_provider,
     make_sources,
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_cleanly_on_sigterm()
     rng = random.Random(args.seed)
     started = time.monotonic()
     with workdir(args.keep) as work, throwaway_database(work, args.database_url) as db_url:
@@ -120,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.trackers} tracker(s) x {args.threads} threads, db {db_url.split(':')[0]}"
             )
             prompts = submit_all(user, sources, args.jobs, args.double_clicks, rng)
-            left = wait_for_settled(
-                list(prompts), time.monotonic() + args.deadline, label="soak"
-            )
+            left = wait_for_settled(list(prompts), time.monotonic() + args.deadline, label="soak")
             for proc in trackers:
                 stop_process(proc)
             sim.configure(fault_rate=0)  # the verdict reads the provider without faults
@@ -185,7 +185,8 @@ def report(
     for problem in outcome.problems[:20]:
         log(f"problem: {problem}")
     faults = ", ".join(f"{k}={v}" for k, v in sorted(stats["faults"].items()))
-    log(f"provider: {stats['total_requests']} requests, {stats['faults_injected']} faulted ({faults})")
+    total, faulted = stats["total_requests"], stats["faults_injected"]
+    log(f"provider: {total} requests, {faulted} faulted ({faults})")
     log(
         f"provider jobs created {outcome.jobs_created}, local submitted {outcome.submitted}; "
         f"archived {outcome.archived}, bad archives {outcome.bad_archives}, "

@@ -274,6 +274,16 @@ class Video(models.Model):
         return not self.is_active
 
     @property
+    def is_archiving(self) -> bool:
+        """Completed at the provider, files not yet copied here."""
+        return self.status == self.Status.COMPLETED and self.asset_state == self.Assets.PENDING
+
+    @property
+    def will_change(self) -> bool:
+        """Something about this row will still change by itself: pages keep polling for it."""
+        return self.is_active or self.is_archiving
+
+    @property
     def display_status(self) -> str:
         if self.submission in (self.Submission.PENDING, self.Submission.UNKNOWN):
             return self.get_submission_display()

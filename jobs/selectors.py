@@ -193,7 +193,9 @@ def family(video: Video) -> Family:
     return Family(current=video, ancestors=ancestors, tree=root, size=size, truncated=truncated)
 
 
-WORD_RE = re.compile(r"\s+|[^\s]+")
+# Words, runs of punctuation and runs of whitespace are separate tokens, so "watercolour" and
+# "watercolour," share the word and differ only by the comma.
+WORD_RE = re.compile(r"\s+|\w+|[^\w\s]+")
 
 
 def prompt_diff(old: str, new: str) -> list[tuple[str, str]]:
@@ -247,10 +249,12 @@ class BatchSummary:
     failed: int
     progress: int  # mean percent over all jobs
     cost: Decimal  # estimated, jobs that count (not failed)
+    playable: tuple[int, ...] = ()  # archived ones, for "compare the finished ones"
+    archiving: int = 0  # completed, files not yet copied: the page keeps polling for them
 
     @property
     def active(self) -> bool:
-        return self.waiting + self.running > 0
+        return self.waiting + self.running + self.archiving > 0
 
 
 def batch_videos(batch: Batch) -> list[Video]:
@@ -271,7 +275,16 @@ def summarise_batch(videos: list[Video]) -> BatchSummary:
         counts["running" if key in Video.ACTIVE else key] += 1
     cost = sum((v.cost_estimate for v in videos if v.status_key != "failed"), Decimal("0"))
     progress = round(sum(v.progress for v in videos) / len(videos)) if videos else 0
-    return BatchSummary(total=len(videos), progress=progress, cost=cost, **counts)
+    playable = tuple(v.pk for v in videos if v.playable)
+    archiving = sum(1 for v in videos if v.status_key == "completed" and v.is_archiving)
+    return BatchSummary(
+        total=len(videos),
+        progress=progress,
+        cost=cost,
+        playable=playable,
+        archiving=archiving,
+        **counts,
+    )
 
 
 # --- spending and budgets --------------------------------------------------------------------
@@ -360,7 +373,8 @@ def usage(*, viewer: Any, month: datetime) -> Usage:
     if not viewer.is_staff:
         in_month = in_month.filter(owner=viewer)
         counted = counted.filter(owner=viewer)
-        teams = teams.filter(user=viewer)
+        # A subquery, not a join on `user`: the annotation below must see every member.
+        teams = teams.filter(pk__in=viewer.groups.values("pk"))
     per_user = list(
         in_month.values("owner__username")
         .annotate(total=Sum("cost_estimate"), jobs=Count("pk"))

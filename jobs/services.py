@@ -29,7 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 from jobs import selectors
 from jobs.models import (
@@ -715,8 +715,10 @@ def handle_webhook(*, provider: Provider, headers: dict[str, str], body: bytes) 
     if not provider.webhooks_enabled or not secret:
         raise WebhookRejected("Webhooks are not configured for this provider.")
     try:
-        payload = Webhook(secret).verify(body, headers)  # constant-time, 5-minute tolerance
-    except (WebhookVerificationError, ValueError) as exc:
+        # OpenAI's rule: a whsec_ secret is base64 after the prefix, any other is raw UTF-8.
+        key = secret if secret.startswith("whsec_") else secret.encode()
+        payload = Webhook(key).verify(body, headers)  # constant-time, 5-minute tolerance
+    except (WebhookVerificationError, EmptyWebhookSecretError, ValueError) as exc:
         raise WebhookRejected(f"Signature check failed: {exc}") from exc
     if not isinstance(payload, dict):
         raise WebhookRejected("The payload is not a JSON object.")

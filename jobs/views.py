@@ -41,11 +41,14 @@ log = logging.getLogger(__name__)
 
 @require_GET
 def video_list(request: HttpRequest) -> HttpResponse:
-    filters = selectors.TableFilters.from_query(request.GET.dict())
+    # NUL cannot be stored or searched in PostgreSQL text (it would be a 500): drop it.
+    filters = selectors.TableFilters.from_query(
+        {k: v.replace("\x00", "") for k, v in request.GET.items()}
+    )
     page = Paginator(
         selectors.videos_for_table(user=request.user, filters=filters), settings.TABLE_PAGE_SIZE
     ).get_page(request.GET.get("page"))
-    polling = any(video.is_active for video in page.object_list)
+    polling = any(video.will_change for video in page.object_list)
     query = {k: v for k, v in request.GET.items() if k != "page" and v}
     ctx = {
         "page": page,
@@ -98,7 +101,7 @@ def video_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ctx.update(notices=notices.items, running=notices.running)
     if request.htmx:
         response = _revalidate(render(request, "jobs/video_detail.html#video-status", ctx))
-        if not video.is_active and video.asset_state != Video.Assets.PENDING:
+        if not video.will_change:
             response.status_code = HTMX_STOP_POLLING
         return response
     return _revalidate(render(request, "jobs/video_detail.html", ctx))
@@ -161,6 +164,8 @@ RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 @require_GET
 def media(request: HttpRequest, path: str) -> HttpResponse:
     """Archived files for logged-in users, with HTTP Range so the player can seek."""
+    if "\x00" in path:  # the filesystem calls below would raise ValueError (a 500)
+        raise Http404
     root = Path(settings.MEDIA_ROOT).resolve()
     full = (root / path).resolve()
     if not full.is_relative_to(root) or Path(settings.MEDIA_ROOT, ".partial") in full.parents:

@@ -27,9 +27,9 @@ Lifecycle: a job takes 5 s per clip second / speed (queued for the first 10 %, t
 in_progress with progress 0..99, then completed), fixed when the job is created.
 
 Media (generated on first download, cached in the data dir): video = H.264 + AAC MP4 of
-exactly the job's size and length at {FPS} fps; thumbnail = full-size WebP of the middle
-frame; spritesheet = JPEG grid, one tile per clip second at 1/{SPRITE_SCALE} size,
-{SPRITE_COLUMNS} tiles per row.
+exactly the job's size and length at --fps frames a second (default {FPS}); thumbnail =
+full-size WebP of the middle frame; spritesheet = JPEG grid, one tile per clip second at
+1/{SPRITE_SCALE} size, {SPRITE_COLUMNS} tiles per row.
 
 Fault kinds: {", ".join(FAULT_KINDS)}
   429: error envelope + Retry-After / retry-after-ms; 500, 503: error envelope;
@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="delay every delivery by S seconds (default 0)",
     )
     add(
+        "--fps",
+        type=int,
+        default=FPS,
+        help=f"frame rate of generated videos, 1..60 (default {FPS}; fewer frames encode "
+        "faster, which the test suite uses)",
+    )
+    add(
         "--pad-video-mb",
         type=float,
         default=0.0,
@@ -203,6 +210,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "webhook_shuffle",
             "webhook_delay",
             "pad_video_mb",
+            "fps",
         )
     }
     patch["faults"] = parse_faults(args.faults)

@@ -68,6 +68,7 @@ class Settings:
     webhook_shuffle: bool = False
     webhook_delay: float = 0.0
     pad_video_mb: float = 0.0
+    fps: int = 24
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -123,6 +124,10 @@ def _coerce(name: str, value: object) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string or null")
         return value
+    if name == "fps":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 60:
+            raise ConfigError("fps must be a whole number from 1 to 60")
+        return int(value)
     if name == "samples":
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError("samples must be a non-negative integer")

@@ -59,12 +59,19 @@ class Picture:
     """Draws the frames of one clip."""
 
     def __init__(
-        self, prompt: str, size: str, seconds: int, label: str = "", reference: Path | None = None
+        self,
+        prompt: str,
+        size: str,
+        seconds: int,
+        label: str = "",
+        reference: Path | None = None,
+        fps: int = FPS,
     ) -> None:
         self.prompt = prompt
         self.width, self.height = parse_size(size)
         self.seconds = seconds
-        self.frames = seconds * FPS
+        self.fps = fps
+        self.frames = seconds * fps
         self.label = label
         self.colour = prompt_colour(prompt)
         # Geometry of the animated parts, shared by the RGB and the YUV paths (even numbers,
@@ -131,7 +138,7 @@ class Picture:
         return img
 
     def time_of(self, index: int) -> float:
-        return index / FPS
+        return index / self.fps
 
     def _counter_image(self, index: int) -> Image.Image:
         """White-on-black time and frame number (greyscale: only the Y plane changes)."""
@@ -186,7 +193,7 @@ class Picture:
             for i, (plane, data) in enumerate(zip(frame.planes, planes, strict=True)):
                 _set_plane(plane, data, w if i == 0 else w // 2)
             frame.pts = index
-            frame.time_base = Fraction(1, FPS)
+            frame.time_base = Fraction(1, self.fps)
             yield frame
 
 
@@ -311,7 +318,7 @@ def write_video(path: Path, picture: Picture) -> None:
     """Encode the clip to `path` (written to a temp name first so readers never see half a file)."""
     tmp = path.with_name(path.name + ".part")
     with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-        video = container.add_stream("libx264", rate=FPS)
+        video = container.add_stream("libx264", rate=picture.fps)
         video.width, video.height = picture.width, picture.height
         video.pix_fmt = "yuv420p"
         video.options = {"preset": "ultrafast", "tune": "stillimage", "crf": "28"}
@@ -323,7 +330,7 @@ def write_video(path: Path, picture: Picture) -> None:
         for frame in _prefetched(picture.yuv_frames()):
             container.mux(video.encode(frame))
             # Keep audio interleaved with video so the file streams well.
-            target = min(total_samples, int((frame.pts + 1) / FPS * AUDIO_RATE))
+            target = min(total_samples, int((frame.pts + 1) / picture.fps * AUDIO_RATE))
             while audio_pts + 1024 <= target or (audio_pts < target == total_samples):
                 n = min(1024, total_samples - audio_pts)
                 aframe = av.AudioFrame(format="flt", layout="mono", samples=n)
@@ -352,7 +359,7 @@ def write_spritesheet(path: Path, picture: Picture) -> None:
     rows = math.ceil(count / SPRITE_COLUMNS)
     sheet = Image.new("RGB", (tw * SPRITE_COLUMNS, th * rows), (0, 0, 0))
     for i in range(count):
-        index = min(picture.frames - 1, i * FPS)
+        index = min(picture.frames - 1, i * picture.fps)
         tile = picture.rgb_frame(index).resize((tw, th), Image.Resampling.BILINEAR)
         sheet.paste(tile, ((i % SPRITE_COLUMNS) * tw, (i // SPRITE_COLUMNS) * th))
     tmp = path.with_name(path.name + ".part")
@@ -412,6 +419,7 @@ class MediaLibrary:
         seconds: int,
         label: str,
         reference: Path | None,
+        fps: int = FPS,
     ) -> Path:
         name, _ = VARIANTS[variant]
         path = self.media_dir / video_id / name
@@ -422,6 +430,6 @@ class MediaLibrary:
                 return path
             path.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            _WRITERS[variant](path, Picture(prompt, size, seconds, label, reference))
+            _WRITERS[variant](path, Picture(prompt, size, seconds, label, reference, fps))
             self.generated[variant] = time.perf_counter() - started
         return path

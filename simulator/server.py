@@ -659,6 +659,7 @@ class Handler(BaseHTTPRequestHandler):
             seconds=int(job.seconds),
             label=f"{job.model}  {job.size}  {job.seconds}s",
             reference=reference,
+            fps=int(self.app.settings.fps),
         )
         file_size = path.stat().st_size
         pad = 0
@@ -853,8 +854,9 @@ class Handler(BaseHTTPRequestHandler):
                 count = payload.get("count", 1)
                 if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
                     raise ConfigError("count must be an integer between 1 and 1000")
+                pinned = _seed_choices(payload)
                 now = time.time()
-                jobs = app.store.seed(count, app.settings)
+                jobs = app.store.seed(count, app.settings, **pinned)
                 return Response.json({"object": "list", "data": [j.to_api(now) for j in jobs]})
             if path == "/_sim/stats" and method == "GET":
                 stats = app.stats.snapshot()
@@ -991,3 +993,18 @@ def _parse_range(header: str, total: int) -> tuple[int, int] | None:
     if start >= total or end <= start:
         return None
     return start, min(end, total)
+
+
+def _seed_choices(payload: dict[str, Any]) -> dict[str, str]:
+    """Optional "model", "size", "seconds" for /_sim/seed, checked like a create request."""
+    model, size, seconds = payload.get("model"), payload.get("size"), payload.get("seconds")
+    if model is not None and model not in MODELS:
+        raise ConfigError(f"model must be one of {', '.join(MODELS)}")
+    if size is not None and size not in model_sizes(model or "sora-2-pro"):
+        raise ConfigError(f"size {size!r} is not offered by {model or 'any model'}")
+    if size is not None and model is None:
+        raise ConfigError("give the model together with the size")
+    if seconds is not None and str(seconds) not in SECONDS:
+        raise ConfigError(f"seconds must be one of {', '.join(SECONDS)}")
+    pinned = {"model": model, "size": size, "seconds": None if seconds is None else str(seconds)}
+    return {name: value for name, value in pinned.items() if value is not None}

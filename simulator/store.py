@@ -411,22 +411,32 @@ class Store:
             db.execute("UPDATE videos SET pad_bytes = ? WHERE id = ?", (pad, video_id))
         return pad
 
-    def seed(self, count: int, settings: Settings) -> list[Job]:
-        """Completed sample videos, finished right now (no webhook: they never 'finished')."""
+    def seed(
+        self,
+        count: int,
+        settings: Settings,
+        *,
+        model: str | None = None,
+        size: str | None = None,
+        seconds: str | None = None,
+    ) -> list[Job]:
+        """Completed sample videos, finished right now (no webhook: they never 'finished').
+
+        Model, size and length are drawn at random unless given (tests pin them)."""
         jobs = []
         now = time.time()
         # Walk a shuffled copy of the prompts so a small seed never repeats one.
         prompts = random.sample(SAMPLE_PROMPTS, len(SAMPLE_PROMPTS))
         for index in range(count):
-            model = random.choice(("sora-2", "sora-2", "sora-2-pro"))
-            size = random.choice(model_sizes(model))
-            seconds = random.choice(SECONDS)
+            job_model = model or random.choice(("sora-2", "sora-2", "sora-2-pro"))
+            job_size = size or random.choice(model_sizes(job_model))
+            job_seconds = seconds or random.choice(SECONDS)
             plan = Plan(0.0, None, None, None, settings.expires_after / settings.speed)
             job, _ = self.create(
-                model=model,
+                model=job_model,
                 prompt=prompts[index % len(prompts)],
-                size=size,
-                seconds=seconds,
+                size=job_size,
+                seconds=job_seconds,
                 plan=plan,
                 now=now,
                 notified=True,

@@ -42,8 +42,12 @@ class Simulator:
     def script_faults(self, fault: str, count: int = 1, **match: str) -> dict:
         return self.control("POST", "faults/next", json={"fault": fault, "count": count, **match})
 
-    def seed(self, count: int = 1) -> list[dict]:
-        return self.control("POST", "seed", json={"count": count})["data"]
+    def seed(self, count: int = 1, *, varied: bool = False, **pinned: str) -> list[dict]:
+        """Completed sample videos: 4 s sora-2 720x1280 clips (the cheapest to encode, and
+        prices the tests can count on) unless `varied` lets the simulator pick at random."""
+        if not varied:
+            pinned = {"model": "sora-2", "size": "720x1280", "seconds": "4", **pinned}
+        return self.control("POST", "seed", json={"count": count, **pinned})["data"]
 
     def expire(self, video_id: str) -> dict:
         return self.control("POST", f"videos/{video_id}/expire")
@@ -94,18 +98,22 @@ def stop_simulator(sim: Simulator) -> None:
 
 
 # Everything a test may change, back to what the session started with (speed 40: a 4 s clip
-# finishes in ~0.5 s; short hangs so timeout faults stay cheap).
+# finishes in ~0.5 s; short hangs so timeout faults stay cheap; 6 fps: encoding the clips was
+# half the suite's CPU time at 24 fps, and nothing here needs smooth motion).
 SIMULATOR_TEST_DEFAULTS: dict[str, object] = {
     "speed": 40, "expires_after": 3600, "fault_rate": 0, "faults": "all", "retry_after": 1,
     "hang_seconds": 3, "fail_rate": 0, "slow_rate": 0, "slow_factor": 4, "webhook_url": None,
     "webhook_duplicates": False, "webhook_shuffle": False, "webhook_delay": 0, "pad_video_mb": 0,
+    "fps": 6,
 }
 
 
 @pytest.fixture(scope="session")
 def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """One simulator for the whole session; fast (speed 40) so a 4 s clip finishes in ~0.5 s."""
-    sim = start_simulator(tmp_path_factory.mktemp("sim"), "--speed", "40", "--hang-seconds", "3")
+    sim = start_simulator(
+        tmp_path_factory.mktemp("sim"), "--speed", "40", "--hang-seconds", "3", "--fps", "6"
+    )
     yield sim
     stop_simulator(sim)
 
@@ -120,6 +128,13 @@ def simulator(simulator_process: Simulator) -> Iterator[Simulator]:
 
 
 # --- Django fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    """Users are created in most tests; the production hasher's deliberate slowness (PBKDF2,
+    about 0.8 s a hash here) was almost half the suite's time and is not under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

@@ -44,7 +44,9 @@ class TestSubmit:
     def test_the_form_shows_the_source_and_a_cost_estimate(self, alice_client, completed) -> None:
         r = alice_client.get(f"/videos/{completed.pk}/batch/")
         body = r.content.decode()
-        assert r.status_code == 200 and 'data-unit="0.4' in body and "$0.40 per job" in body
+        unit = 0.10 * int(completed.seconds)  # sora-2 (as seeded) list price: $0.10 a second
+        assert r.status_code == 200 and f"${unit:.2f} per job" in body
+        assert f'data-unit="{unit:.4f}"' in body  # read by static/js/create.js
         assert "variation k of N" in body and "js/create." in body
 
     def test_three_prompts_become_three_jobs_in_one_batch(
@@ -64,7 +66,8 @@ class TestSubmit:
         drive(lambda: all(v.is_final for v in Video.objects.filter(batch=batch)))
         assert simulator.stats()["jobs_created"] == 3
         page = alice_client.get(f"/batches/{batch.pk}/").content.decode()
-        assert "3 of 3 completed" in page and "estimated $1.20" in page
+        cost = 3 * 0.10 * int(completed.seconds)
+        assert "3 of 3 completed" in page and f"estimated ${cost:.2f}" in page
 
     def test_a_double_submit_makes_one_batch(self, alice_client, completed, simulator) -> None:
         key = str(uuid.uuid4())
@@ -104,9 +107,13 @@ class TestProgressPage:
         r = alice_client.get(f"/batches/{batch.pk}/", headers=HX)
         assert r.status_code == 200 and b"<html" not in r.content
         drive(lambda: all(v.is_final for v in batch.videos.all()))
+        assert alice_client.get(f"/batches/{batch.pk}/", headers=HX).status_code in (200, 286)
+        drive(lambda: all(v.playable for v in batch.videos.all()))  # archived: nothing left to do
         r = alice_client.get(f"/batches/{batch.pk}/", headers=HX)
         assert r.status_code == 286 and b"data-poll" not in r.content
-        assert b"2 of 2 completed" in r.content and b"Compare the finished ones" in r.content
+        assert b"2 of 2 completed" in r.content
+        ids = ",".join(str(v.pk) for v in selectors.batch_videos(batch))
+        assert f'href="/compare/?ids={ids}">Compare the finished ones'.encode() in r.content
 
     def test_the_summary_counts(self, alice, completed) -> None:
         batch = services.submit_batch(
@@ -123,7 +130,7 @@ class TestProgressPage:
         summary = selectors.summarise_batch(selectors.batch_videos(batch))
         assert (summary.completed, summary.running, summary.failed, summary.waiting) == (1, 1, 1, 0)
         assert summary.progress == 50 and summary.active
-        assert str(summary.cost) == "0.8000"  # the failed one costs nothing
+        assert summary.cost == 2 * a.cost_estimate  # the failed one costs nothing
 
 
 class TestRetry:
@@ -177,11 +184,14 @@ class TestRetry:
         with django_capture_on_commit_callbacks(execute=True):
             retry = services.retry_video(user=alice, video=video, key=uuid.uuid4())
         assert retry.input_reference and retry.input_reference.name != video.input_reference.name
-        assert retry.input_reference.read() == video.input_reference.read()
+        with retry.input_reference.open("rb") as new, video.input_reference.open("rb") as old:
+            assert new.read() == old.read()
         assert not retry.is_remix and retry.cost_estimate == video.cost_estimate
         drive(lambda: Video.objects.get(pk=retry.pk).status == Video.Status.COMPLETED)
 
     def test_only_failed_jobs_and_only_their_owner(self, alice, bob, completed) -> None:
+        Video.objects.filter(pk=completed.pk).update(owner=alice)
+        completed.refresh_from_db()
         with pytest.raises(ValidationError, match="Only a failed job"):
             services.retry_video(user=alice, video=completed, key=uuid.uuid4())
         video = services.submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
@@ -194,8 +204,9 @@ class TestRetry:
         video = services.submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
         Video.objects.filter(pk=video.pk).update(status="failed", submission="rejected")
         video.refresh_from_db()
+        other = services.submit_remix(user=alice, source=completed, prompt="q", key=uuid.uuid4())
         with pytest.raises(ValidationError, match="already used"):
-            services.retry_video(user=alice, video=video, key=completed.idempotency_key)
+            services.retry_video(user=alice, video=video, key=other.idempotency_key)
 
     def test_the_detail_page_offers_retry_for_a_failed_job(
         self, alice_client, alice, completed

@@ -520,9 +520,13 @@ def test_delete_rules(simulator: Simulator) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "size", "seconds"), [("sora-2", "720x1280", "4"), ("sora-2-pro", "1792x1024", "8")]
+    ("model", "size", "seconds", "fps"),
+    [("sora-2", "720x1280", "4", 24), ("sora-2-pro", "1792x1024", "8", 6)],
 )
-def test_content_variants(simulator: Simulator, model: str, size: str, seconds: str) -> None:
+def test_content_variants(
+    simulator: Simulator, model: str, size: str, seconds: str, fps: int
+) -> None:
+    simulator.configure(fps=fps)  # 24 is the default; the suite runs at 6 to save CPU
     video = create_ok(simulator, "A red fox in the snow", model=model, size=size, seconds=seconds)
     wait_for(simulator, video["id"], {"completed"})
     width, height = (int(n) for n in size.split("x"))
@@ -538,6 +542,7 @@ def test_content_variants(simulator: Simulator, model: str, size: str, seconds: 
         assert abs(container.duration / 1_000_000 - int(seconds)) <= 0.2
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
         frames = sum(1 for _ in container.decode(video=0))
+        assert float(stream.average_rate) == fps
         assert abs(frames / float(stream.average_rate) - int(seconds)) <= 0.2
     thumb = call(
         simulator, "GET", f"/videos/{video['id']}/content", params={"variant": "thumbnail"}
@@ -784,6 +789,7 @@ def test_config_and_control_validation(simulator: Simulator) -> None:
         "webhook_shuffle",
         "webhook_delay",
         "pad_video_mb",
+        "fps",
         "samples",
     ):
         assert name in config
@@ -793,6 +799,7 @@ def test_config_and_control_validation(simulator: Simulator) -> None:
     root = simulator.root + "/_sim/"
     assert requests.post(root + "config", json={"nope": 1}, timeout=5).status_code == 400
     assert requests.post(root + "config", json={"fault_rate": 2}, timeout=5).status_code == 400
+    assert requests.post(root + "config", json={"fps": 0}, timeout=5).status_code == 400
     assert requests.post(root + "config", json={"faults": ["boom"]}, timeout=5).status_code == 400
     assert requests.post(root + "faults/next", json={"fault": "boom"}, timeout=5).status_code == 400
     assert requests.post(root + "videos/video_x/expire", timeout=5).status_code == 404
@@ -809,6 +816,24 @@ def test_seed_returns_completed_videos(simulator: Simulator) -> None:
         assert video["expires_at"] == pytest.approx(video["completed_at"] + 3600 / 40, abs=1)
         assert video["size"] in {"720x1280", "1280x720"} or "pro" in video["model"]
     assert simulator.stats()["jobs_created"] == 0  # seeds are not API creations
+
+
+def test_seed_draws_settings_at_random_unless_pinned(simulator: Simulator) -> None:
+    varied = simulator.seed(12, varied=True)
+    assert len({(v["model"], v["size"], v["seconds"]) for v in varied}) > 1
+    pinned = simulator.seed(3, varied=True, model="sora-2-pro", size="1024x1792", seconds="8")
+    assert {(v["model"], v["size"], v["seconds"]) for v in pinned} == {
+        ("sora-2-pro", "1024x1792", "8")
+    }
+    root = simulator.root + "/_sim/seed"
+    for bad in (
+        {"model": "sora-9"},
+        {"model": "sora-2", "size": "1024x1792"},  # a pro-only size
+        {"size": "720x1280"},  # a size without its model
+        {"seconds": "5"},
+    ):
+        r = requests.post(root, json={"count": 1, **bad}, timeout=5)
+        assert r.status_code == 400, bad
 
 
 def test_stats_count_requests_by_route_and_video(simulator: Simulator) -> None:
@@ -920,6 +945,7 @@ def test_help_documents_every_option() -> None:
         "--webhook-shuffle",
         "--webhook-delay",
         "--pad-video-mb",
+        "--fps",
         "accept_then_timeout",
         "/_sim/seed",
     ):

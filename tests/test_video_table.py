@@ -47,11 +47,20 @@ def test_the_full_page_renders_with_the_table(alice_client, provider, alice) -> 
 
 
 def test_it_returns_the_bare_table_and_286_when_idle(alice_client, provider, alice) -> None:
-    make(provider, alice, status="completed")
+    make(provider, alice, status="completed", asset_state="archived")
+    make(provider, alice, status="failed", asset_state="none")
     r = alice_client.get("/", headers=HX)
     assert r.status_code == 286
     assert b"<html" not in r.content and b'id="video-table"' in r.content
     assert b"data-poll" not in r.content and b"hx-get" not in r.content
+
+
+def test_it_keeps_polling_until_a_completed_job_is_archived(alice_client, provider, alice) -> None:
+    video = make(provider, alice, status="completed", asset_state="pending")
+    r = alice_client.get("/", headers=HX)
+    assert r.status_code == 200 and b"data-poll" in r.content  # "Archiving…" must turn over
+    Video.objects.filter(pk=video.pk).update(asset_state="archived")
+    assert alice_client.get("/", headers=HX).status_code == 286
 
 
 def test_it_keeps_polling_while_a_job_is_active(alice_client, provider, alice) -> None:

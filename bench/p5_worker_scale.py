@@ -1,0 +1,258 @@
+"""P5: one tracker keeps 1,000 in-flight jobs on schedule, with flat memory and no stalls.
+
+A simulator at speed 1 holds long jobs (12 s clips, every job "slow" x30: ~30 minutes), so
+they stay in flight for the whole run; the simulator asks pollers to come back every 10 s
+(`openai-poll-after-ms`), which the tracker honours. Local rows are bulk-created with their
+first refresh spread over 10 s, i.e. a steady ~100 status reads per second for 1,000 jobs.
+
+1. schedule: a real `manage.py track_videos` subprocess runs for STEADY seconds. This
+   process samples every row's `next_poll_at` and `last_polled_at` four times a second; each
+   refresh's lateness is `last_polled_at` minus the `next_poll_at` it was due at (slightly
+   more than the claim-time lateness: it includes the GET itself).
+2. one slow answer: the simulator is told to stall the next GET of one job for HANG seconds
+   (a scripted `timeout` fault; the client waits up to PROVIDER_TIMEOUT_SECONDS). The figure
+   is how many other jobs were refreshed during the stall, against the steady rate.
+3. memory: VmHWM (peak RSS) of that tracker, then of a fresh tracker run with 5,000 in-flight
+   jobs (more than one tracker can refresh every 10 s, so it is busy throughout); the growth
+   is the difference.
+
+    .venv/bin/python bench/p5_worker_scale.py
+    .venv/bin/python bench/p5_worker_scale.py --with-proposed-fix   # the tracker as proposed
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from _perf import (
+    API_KEY,
+    Simulator,
+    Workspace,
+    django_env,
+    goal,
+    make_provider,
+    median,
+    percentile,
+    proc_status_kb,
+    proposed_settings,
+    setup_django,
+    start_simulator,
+)
+
+SMALL, LARGE = 1_000, 5_000
+SPREAD = 10.0  # first refreshes spread over the simulator's 10 s poll-after
+START = 4.0  # the first refresh is due this long after the tracker starts (it imports Django)
+SETTLE = 6.0  # seconds after the first spread before measuring
+STEADY = 24.0  # seconds of steady state measured
+LARGE_RUN = 24.0  # seconds the 5,000-job tracker runs before its peak RSS is read
+HANG = 12.0  # the stalled GET
+SAMPLE = 0.25  # seconds between samples of the rows
+LEASE_FLOOR = 60.0  # a next_poll_at this far ahead is a lease (claimed), not a schedule
+
+
+def create_remote(sim: Simulator, count: int) -> list[str]:
+    """Jobs at the simulator: JSON creates on a few keep-alive sessions (cheaper than the
+    client's multipart form, and only the setup, not what is measured)."""
+    import threading
+
+    import requests
+
+    local = threading.local()
+
+    def one(i: int) -> str:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.trust_env = False  # 127.0.0.1 only, never a proxy
+        response = local.session.post(
+            f"{sim.base_url}/videos",
+            json={
+                "prompt": f"long job {i}",
+                "model": "sora-2",
+                "seconds": "12",
+                "size": "720x1280",
+            },
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def create_rows(provider: Any, video_ids: list[str]) -> list[int]:
+    from django.utils import timezone
+
+    from jobs.models import Video
+
+    now = timezone.now()
+    rng = random.Random(5)
+    rows = [
+        Video(
+            provider=provider,
+            video_id=video_id,
+            model="sora-2",
+            status="queued",
+            prompt=f"long job {i}",
+            size="720x1280",
+            seconds="12",
+            submission=Video.Submission.SUBMITTED,
+            idempotency_key=uuid.uuid4(),
+            next_poll_at=now + timedelta(seconds=START + rng.uniform(0, SPREAD)),
+        )
+        for i, video_id in enumerate(video_ids)
+    ]
+    return [v.pk for v in Video.objects.bulk_create(rows, batch_size=500)]
+
+
+class Sampler:
+    """Turns periodic snapshots of (next_poll_at, last_polled_at) into refresh events."""
+
+    def __init__(self) -> None:
+        self.scheduled: dict[int, datetime] = {}
+        self.polled: dict[int, datetime | None] = {}
+        self.events: list[tuple[int, float, float]] = []  # (pk, refreshed at, lateness s)
+
+    def sample(self) -> None:
+        from django.utils import timezone
+
+        from jobs.models import Video
+
+        now = timezone.now()
+        rows = Video.objects.filter(status__in=Video.ACTIVE).values_list(
+            "pk", "next_poll_at", "last_polled_at"
+        )
+        for pk, due, polled in rows:
+            before = self.polled.get(pk, "unseen")
+            if before != "unseen" and polled is not None and polled != before:
+                due_at = self.scheduled.get(pk)
+                if due_at is not None:
+                    lateness = (polled - due_at).total_seconds()
+                    self.events.append((pk, polled.timestamp(), lateness))
+            self.polled[pk] = polled
+            if due is not None and (due - now).total_seconds() < LEASE_FLOOR:
+                self.scheduled[pk] = due
+
+    def run(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            started = time.monotonic()
+            self.sample()
+            time.sleep(max(0.0, SAMPLE - (time.monotonic() - started)))
+
+    def between(self, start: float, end: float, exclude: int | None = None) -> list[float]:
+        return [late for pk, at, late in self.events if start <= at < end and pk != exclude]
+
+
+def hang_one(sim: Simulator) -> tuple[int, str, float]:
+    """Script a stall for the job due next; returns (pk, video id, when the stall began)."""
+    from django.utils import timezone
+
+    from jobs.models import Video
+
+    soon = timezone.now() + timedelta(seconds=1)
+    video = (
+        Video.objects.filter(next_poll_at__gt=soon, status__in=Video.ACTIVE)
+        .order_by("next_poll_at")
+        .first()
+    )
+    assert video is not None and video.video_id
+    sim.configure(hang_seconds=HANG)
+    sim.control(
+        "POST",
+        "faults/next",
+        {"fault": "timeout", "count": 1, "method": "GET", "path": f"/v1/videos/{video.video_id}"},
+    )
+    return video.pk, video.video_id, time.time()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--with-proposed-fix", action="store_true")
+    fix = parser.parse_args().with_proposed_fix
+    with Workspace("p5") as ws:
+        sim = start_simulator(ws, "--speed", "1")
+        sim.configure(slow_rate=1, slow_factor=30)  # ~30 minutes per job: in flight throughout
+        env = django_env(
+            ws.dir / "db.sqlite3",
+            TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend",
+            **proposed_settings(fix),
+        )
+        setup_django(env)
+        provider = make_provider(sim.base_url)
+
+        t0 = time.monotonic()
+        create_rows(provider, create_remote(sim, SMALL))
+        print(f"{SMALL:,} in-flight jobs created in {time.monotonic() - t0:.1f} s")
+        sampler = Sampler()
+        sampler.sample()
+        tracker = ws.tracker(env, proposed=fix, log="tracker-1000.log")
+        sampler.run(START + SPREAD + SETTLE + STEADY)
+        steady_end = time.time()
+        if tracker.poll() is not None:
+            print(ws.tail("tracker-1000.log"))
+            raise RuntimeError("the tracker exited")
+        # Refreshes made after the first spread had passed and the tracker had settled.
+        steady = sampler.between(steady_end - STEADY, steady_end)
+        rate = len(steady) / STEADY
+        print(
+            f"steady: {len(steady)} refreshes in {STEADY:.0f} s ({rate:.0f}/s), lateness "
+            f"median {median(steady):.2f} s, p95 {percentile(steady, 95):.2f} s, "
+            f"max {max(steady, default=float('nan')):.2f} s"
+        )
+
+        hung_pk, hung_id, scripted = hang_one(sim)
+        began = None
+        deadline = time.monotonic() + SPREAD + 5
+        while time.monotonic() < deadline:
+            sampler.sample()
+            if began is None and not sim.control("GET", "faults")["pending"]:
+                began = time.time()  # the stalled GET has arrived at the simulator
+                deadline = time.monotonic() + HANG + 2
+            time.sleep(SAMPLE)
+        assert began is not None, "the stalled GET never came"
+        during = sampler.between(began + 1, began + HANG - 1, exclude=hung_pk)
+        hang_rate = len(during) / (HANG - 2)
+        print(
+            f"one GET stalled {HANG:.0f} s: {len(during)} other refreshes during it "
+            f"({hang_rate:.0f}/s against {rate:.0f}/s steady), lateness p95 "
+            f"{percentile(during, 95):.2f} s"
+        )
+        rss_small = proc_status_kb(tracker.pid, "VmHWM")
+        ws.stop(tracker)
+
+        t0 = time.monotonic()
+        create_rows(provider, create_remote(sim, LARGE - SMALL))
+        print(f"{LARGE - SMALL:,} more jobs created in {time.monotonic() - t0:.1f} s")
+        big = ws.tracker(env, proposed=fix, log="tracker-5000.log")
+        time.sleep(LARGE_RUN)
+        if big.poll() is not None:
+            print(ws.tail("tracker-5000.log"))
+            raise RuntimeError("the tracker exited")
+        rss_large = proc_status_kb(big.pid, "VmHWM")
+        ws.stop(big)
+        growth = (rss_large - rss_small) / 1024
+        print(
+            f"tracker peak RSS: {rss_small / 1024:.1f} MB with {SMALL:,} jobs, "
+            f"{rss_large / 1024:.1f} MB with {LARGE:,} (growth {growth:+.1f} MB)"
+        )
+        p95 = percentile(steady, 95)
+        keeps_going = hang_rate >= 0.5 * rate
+        return goal(
+            f"{'P5-fix' if fix else 'P5'} lateness_p95={p95:.2f}s rss_growth={growth:.1f}MB "
+            f"refreshes_during_stall={hang_rate:.0f}/s (steady {rate:.0f}/s) "
+            "goal: lateness_p95<=2s rss_growth<10MB stall_rate>=50%_of_steady",
+            p95 <= 2 and growth < 10 and keeps_going,
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
