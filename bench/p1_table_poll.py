@@ -8,11 +8,6 @@ network. The two databases are measured in alternating blocks so machine noise h
 alike; the figure is the ratio of medians.
 
     .venv/bin/python bench/p1_table_poll.py
-    .venv/bin/python bench/p1_table_poll.py --with-proposed-fix   # docs/performance.md, P1
-
-`--with-proposed-fix` measures the change proposed in docs/performance.md without touching
-product code: it adds the two indexes to the throwaway databases and swaps in the UNION form
-of `services.take_notifications` for this process only.
 """
 
 from __future__ import annotations
@@ -98,51 +93,6 @@ def make_rows(provider: Any, users: list[Any], *, active: int, history: int) -> 
     Video.objects.bulk_create(rows, batch_size=500)
 
 
-def proposed_take_notifications(*, user: Any) -> Any:
-    """The proposed services.take_notifications: the same rows, found by two index seeks.
-
-    `owner = ? AND (notify_pending OR status IN (...))` can only use the owner index, so it
-    reads every row the user ever made; a UNION of two equality lookups on (owner,
-    notify_pending) and (owner, status) reads only the live ones.
-    """
-    from jobs import services
-    from jobs.models import Video
-
-    if not user.is_authenticated:
-        return services.Notices(0, [])
-    fields = ("pk", "status", "submission", "prompt", "error_message", "notify_pending")
-    mine = Video.objects.filter(owner=user).order_by().only(*fields)
-    # No ORDER BY on the UNION: SQLite would then merge by rowid via the plain owner index and
-    # read every row again. Newest first is a sort of the few live rows, here.
-    rows = sorted(
-        mine.filter(notify_pending=True)
-        .union(mine.filter(status__in=Video.ACTIVE).exclude(submission=Video.Submission.REJECTED))
-        .order_by(),
-        key=lambda row: -row.pk,
-    )
-    finished = [r for r in rows if r.notify_pending][:10]
-    if finished:
-        Video.objects.filter(pk__in=[r.pk for r in finished]).update(notify_pending=False)
-    items = []
-    for video in finished:
-        ok = video.status == Video.Status.COMPLETED
-        items.append(
-            {
-                "id": str(video.pk),
-                "level": "success" if ok else "error",
-                "text": f"“{video.prompt[:60]}” {'completed' if ok else 'failed'}",
-                "url": video.get_absolute_url(),
-            }
-        )
-    return services.Notices(sum(1 for r in rows if r.is_active), items)
-
-
-PROPOSED_INDEXES = (
-    "CREATE INDEX video_owner_notify ON jobs_video (owner_id, notify_pending)",
-    "CREATE INDEX video_owner_status ON jobs_video (owner_id, status)",
-)
-
-
 def use_database(path: Path) -> None:
     """Point the default connection at another SQLite file (reconnects on next query)."""
     from django.db import connection
@@ -151,7 +101,7 @@ def use_database(path: Path) -> None:
     connection.settings_dict["NAME"] = str(path)
 
 
-def populate(path: Path, *, history: int, fix: bool) -> Any:
+def populate(path: Path, *, history: int) -> Any:
     """Schema, users, a provider and the jobs; returns a logged-in htmx client."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -167,12 +117,6 @@ def populate(path: Path, *, history: int, fix: bool) -> Any:
         name="Sim", base_url="http://127.0.0.1:9/v1", api_key_env="SIMULATOR_API_KEY"
     )
     make_rows(provider, users, active=ACTIVE, history=history)
-    if fix:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            for statement in PROPOSED_INDEXES:
-                cursor.execute(statement)
     client = Client(HTTP_HX_REQUEST="true", HTTP_HOST="127.0.0.1")
     client.force_login(users[0])
     return client
@@ -190,20 +134,14 @@ def count_queries(client: Any) -> tuple[int, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--with-proposed-fix", action="store_true")
-    fix = parser.parse_args().with_proposed_fix
+    parser.parse_args()
     with Workspace("p1") as ws:
         small, big = ws.dir / "small.sqlite3", ws.dir / "big.sqlite3"
         setup_django(django_env(small, TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend"))
-        if fix:
-            from jobs import services
-
-            services.take_notifications = proposed_take_notifications
-            print("with the proposed fix (indexes + UNION in take_notifications)")
         started = time.monotonic()
         clients = {
-            small: populate(small, history=0, fix=fix),
-            big: populate(big, history=HISTORY, fix=fix),
+            small: populate(small, history=0),
+            big: populate(big, history=HISTORY),
         }
         print(f"created 100 and {ACTIVE + HISTORY:,} jobs in {time.monotonic() - started:.1f} s")
 
@@ -236,9 +174,8 @@ def main() -> int:
         )
         worst = max(queries.values())
         constant = queries[small] == queries[big]
-        label = "P1-fix" if fix else "P1"
         return goal(
-            f"{label} ratio={ratio:.2f} queries={worst} constant={'yes' if constant else 'no'} "
+            f"P1 ratio={ratio:.2f} queries={worst} constant={'yes' if constant else 'no'} "
             "goal: ratio<=1.2 queries<=6 constant",
             ratio <= 1.2 and worst <= 6 and constant,
         )

@@ -20,7 +20,6 @@ Staleness is the time from the simulator's exact completion time (its store keep
 the local side knew: the naive loop's answer, or the tracker's `StatusChange` row.
 
     .venv/bin/python bench/p2_provider_load.py
-    .venv/bin/python bench/p2_provider_load.py --with-proposed-fix   # docs/performance.md, P2
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from _perf import (
     make_provider,
     median,
     percentile,
-    proposed_settings,
     setup_django,
     start_simulator,
     start_web,
@@ -120,8 +118,7 @@ def report(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--with-proposed-fix", action="store_true")
-    fix = parser.parse_args().with_proposed_fix
+    parser.parse_args()
     with Workspace("p2") as ws:
         sim = start_simulator(ws, "--speed", "1")
         secret = sim.configure(webhook_url="http://127.0.0.1:9/unset")["webhook_secret"]
@@ -129,7 +126,6 @@ def main() -> int:
             ws.dir / "db.sqlite3",
             TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend",  # the tracker does it all
             **{HOOK_SECRET_ENV: secret},
-            **proposed_settings(fix),
         )
         setup_django(env)
         from django.contrib.auth import get_user_model
@@ -144,7 +140,7 @@ def main() -> int:
         )
         _, web_url = start_web(ws, env)
         sim.configure(webhook_url=f"{web_url}/webhooks/{hooked.pk}/", webhook_secret=secret)
-        tracker = ws.tracker(env, proposed=fix)
+        tracker = ws.tracker(env)
         time.sleep(2)  # let the tracker import Django before the clock starts
 
         naive_done: dict[str, float] = {}
@@ -187,7 +183,7 @@ def main() -> int:
         )
         met = complete and ratio <= 0.5 and poll_med <= naive_med and hook_reads <= 1.0
         return goal(
-            f"{'P2-fix' if fix else 'P2'} reads_ratio={ratio:.2f} staleness_median={poll_med:.2f}s "
+            f"P2 reads_ratio={ratio:.2f} staleness_median={poll_med:.2f}s "
             f"(naive {naive_med:.2f}s) webhook_reads/job={hook_reads:.2f} "
             "goal: ratio<=0.5 staleness<=naive webhook_reads<=1",
             met,

@@ -11,10 +11,7 @@ A MutationObserver in the page stamps `Date.now()` the first time each row's bad
 (the API's completed_at is whole seconds). Same machine, same wall clock.
 
     .venv/bin/python bench/p4_staleness.py
-    .venv/bin/python bench/p4_staleness.py --with-proposed-fix   # docs/performance.md, P4
-
-`--with-proposed-fix` runs the tracker as proposed (bench/_perf.py, proposed-tracker) with the
-proposed defaults TABLE_POLL_SECONDS=1 and TRACKER_IDLE_SECONDS=0.25.
+    TABLE_POLL_SECONDS=2 .venv/bin/python bench/p4_staleness.py   # any setting from the env
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ from _perf import (
     make_provider,
     median,
     percentile,
-    proposed_settings,
     session_cookie,
     setup_django,
     start_simulator,
@@ -107,14 +103,11 @@ def staleness(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--with-proposed-fix", action="store_true")
-    fix = parser.parse_args().with_proposed_fix
+    parser.parse_args()
     with Workspace("p4") as ws:
         sim = start_simulator(ws, "--speed", "1")
         secret = sim.configure(webhook_url="http://127.0.0.1:9/unset")["webhook_secret"]
-        env = django_env(
-            ws.dir / "db.sqlite3", **{HOOK_SECRET_ENV: secret}, **proposed_settings(fix)
-        )
+        env = django_env(ws.dir / "db.sqlite3", **{HOOK_SECRET_ENV: secret})
         setup_django(env)
         from django.conf import settings
         from django.contrib.auth import get_user_model
@@ -126,7 +119,7 @@ def main() -> int:
         )
         _, web = start_web(ws, env)
         sim.configure(webhook_url=f"{web}/webhooks/{hooked.pk}/", webhook_secret=secret)
-        ws.tracker(env, proposed=fix)
+        ws.tracker(env)
         ws.manage(env, "db_worker", "--no-reload", log="db_worker.log")
         cookie = session_cookie(user)
         time.sleep(2)  # workers import Django before the jobs exist
@@ -163,8 +156,8 @@ def main() -> int:
             )
         poll_p95, hook_p95 = percentile(poll, 95), percentile(hook, 95)
         complete = len(poll) == JOBS and len(hook) == JOBS
-        label = "P4-fix" if fix else "P4"
-        if "TABLE_POLL_SECONDS" in os.environ and not fix:
+        label = "P4"
+        if "TABLE_POLL_SECONDS" in os.environ:
             label += f"-poll{table_poll:g}s"
         return goal(
             f"{label} p95_polling={poll_p95:.2f}s p95_webhooks={hook_p95:.2f}s "

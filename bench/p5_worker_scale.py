@@ -17,7 +17,6 @@ first refresh spread over 10 s, i.e. a steady ~100 status reads per second for 1
    is the difference.
 
     .venv/bin/python bench/p5_worker_scale.py
-    .venv/bin/python bench/p5_worker_scale.py --with-proposed-fix   # the tracker as proposed
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from _perf import (
     median,
     percentile,
     proc_status_kb,
-    proposed_settings,
     setup_django,
     start_simulator,
 )
@@ -176,15 +174,13 @@ def hang_one(sim: Simulator) -> tuple[int, str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--with-proposed-fix", action="store_true")
-    fix = parser.parse_args().with_proposed_fix
+    parser.parse_args()
     with Workspace("p5") as ws:
         sim = start_simulator(ws, "--speed", "1")
         sim.configure(slow_rate=1, slow_factor=30)  # ~30 minutes per job: in flight throughout
         env = django_env(
             ws.dir / "db.sqlite3",
             TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend",
-            **proposed_settings(fix),
         )
         setup_django(env)
         provider = make_provider(sim.base_url)
@@ -194,7 +190,7 @@ def main() -> int:
         print(f"{SMALL:,} in-flight jobs created in {time.monotonic() - t0:.1f} s")
         sampler = Sampler()
         sampler.sample()
-        tracker = ws.tracker(env, proposed=fix, log="tracker-1000.log")
+        tracker = ws.tracker(env, log="tracker-1000.log")
         sampler.run(START + SPREAD + SETTLE + STEADY)
         steady_end = time.time()
         if tracker.poll() is not None:
@@ -232,7 +228,7 @@ def main() -> int:
         t0 = time.monotonic()
         create_rows(provider, create_remote(sim, LARGE - SMALL))
         print(f"{LARGE - SMALL:,} more jobs created in {time.monotonic() - t0:.1f} s")
-        big = ws.tracker(env, proposed=fix, log="tracker-5000.log")
+        big = ws.tracker(env, log="tracker-5000.log")
         time.sleep(LARGE_RUN)
         if big.poll() is not None:
             print(ws.tail("tracker-5000.log"))
@@ -247,7 +243,7 @@ def main() -> int:
         p95 = percentile(steady, 95)
         keeps_going = hang_rate >= 0.5 * rate
         return goal(
-            f"{'P5-fix' if fix else 'P5'} lateness_p95={p95:.2f}s rss_growth={growth:.1f}MB "
+            f"P5 lateness_p95={p95:.2f}s rss_growth={growth:.1f}MB "
             f"refreshes_during_stall={hang_rate:.0f}/s (steady {rate:.0f}/s) "
             "goal: lateness_p95<=2s rss_growth<10MB stall_rate>=50%_of_steady",
             p95 <= 2 and growth < 10 and keeps_going,

@@ -85,13 +85,13 @@ class Provider(models.Model):
         return os.environ.get(self.webhook_secret_env, "") if self.webhook_secret_env else ""
 
     def client(self) -> ProviderClient:
-        from jobs.provider import ProviderClient
+        from jobs.provider import shared_client
 
-        return ProviderClient(
+        return shared_client(
             self.base_url,
             self.api_key,
-            timeout=(5, settings.PROVIDER_TIMEOUT_SECONDS),
-            max_retries=settings.PROVIDER_MAX_RETRIES,
+            (5, settings.PROVIDER_TIMEOUT_SECONDS),
+            settings.PROVIDER_MAX_RETRIES,
         )
 
     def model_ids(self) -> list[str]:
@@ -252,6 +252,9 @@ class Video(models.Model):
             models.Index(fields=["owner", "-requested_at"], name="video_owner_recent"),
             # jobs_for_table(status=...) and "is anything active?" on every poll
             models.Index(fields=["status", "-requested_at"], name="video_status_recent"),
+            # take_notifications() on every page and poll: my running jobs, my unread news
+            models.Index(fields=["owner", "status"], name="video_owner_status"),
+            models.Index(fields=["owner", "notify_pending"], name="video_owner_notify"),
             # due_videos() for track_videos: only rows with work left, so the index stays small
             models.Index(
                 fields=["next_poll_at"], name="video_due", condition=Q(next_poll_at__isnull=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import email.utils
+import functools
 import http
 import json
 import logging
@@ -430,6 +431,18 @@ class _VideosRetry(Retry):
 
 
 # --- the client --------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def shared_client(
+    base_url: str, api_key: str, timeout: tuple[float, float], max_retries: int
+) -> ProviderClient:
+    """One client per provider (and key) per process, so every call reuses its connection pool.
+
+    A new client per job meant a new TCP (for a real provider, TLS) handshake per status read;
+    the tracker makes thousands of those. A changed key or URL is a different cache entry.
+    """
+    return ProviderClient(base_url, api_key, timeout=timeout, max_retries=max_retries)
 
 
 class ProviderClient:

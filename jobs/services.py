@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -217,24 +217,43 @@ def _lease() -> datetime:
     return timezone.now() + timedelta(seconds=settings.TRACKER_LEASE_SECONDS)
 
 
-def claim_due(*, limit: int, ids: Iterable[int] | None = None) -> list[int]:
+# Work that downloads files (minutes for a large asset) rather than making one quick call.
+ARCHIVE_WORK = Q(status=Video.Status.COMPLETED, asset_state=Video.Assets.PENDING) & ~Q(
+    submission__in=[Video.Submission.PENDING, Video.Submission.UNKNOWN, Video.Submission.REJECTED]
+)
+
+
+def claim_due(
+    *, limit: int, ids: Iterable[int] | None = None, archives: bool | None = None
+) -> list[int]:
     """Claim up to ``limit`` due videos for this worker and return their ids.
 
-    SELECT … FOR UPDATE SKIP LOCKED (PostgreSQL) lets two trackers take disjoint batches; on
-    SQLite the IMMEDIATE transaction serialises claimers instead. Either way the lease written
-    here means nobody else touches these rows until it runs out.
+    ``archives`` picks one kind of work (True: downloads, False: everything else), so the
+    tracker can keep slow downloads from taking every thread. SELECT … FOR UPDATE SKIP LOCKED
+    (PostgreSQL) lets two trackers take disjoint batches; on SQLite the IMMEDIATE transaction
+    serialises claimers instead. Either way the lease written here means nobody else touches
+    these rows until it runs out.
     """
     now = timezone.now()
     with transaction.atomic():
         due = Video.objects.filter(next_poll_at__lte=now).order_by("next_poll_at")
         if ids is not None:
             due = due.filter(pk__in=list(ids))
+        if archives is not None:
+            due = due.filter(ARCHIVE_WORK) if archives else due.exclude(ARCHIVE_WORK)
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         claimed = list(due.values_list("pk", flat=True)[:limit])
         if claimed:
             Video.objects.filter(pk__in=claimed).update(next_poll_at=_lease())
     return claimed
+
+
+def release_claims(*, ids: Iterable[int]) -> None:
+    """Give back claimed rows this worker will not process (it is stopping): due again now."""
+    ids = list(ids)
+    if ids:
+        Video.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
 
 
 def advance_video(*, video_id: int) -> bool:
@@ -245,14 +264,11 @@ def advance_video(*, video_id: int) -> bool:
     return True
 
 
-def poll_due_videos(*, limit: int = 50, run: Callable[..., Any] | None = None) -> int:
-    """One tracker step: claim due videos and process them (optionally on a thread pool)."""
+def poll_due_videos(*, limit: int = 50) -> int:
+    """One tracker step in this thread: claim due videos and process them (tests drive this)."""
     claimed = claim_due(limit=limit)
-    if run is None:
-        for video_id in claimed:
-            process_claimed(video_id=video_id)
-    else:
-        run(claimed)
+    for video_id in claimed:
+        process_claimed(video_id=video_id)
     return len(claimed)
 
 
@@ -433,7 +449,10 @@ def forget(*, video_id: int) -> None:
 @transaction.atomic
 def apply_remote_state(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
     """Bring the local row in line with a provider snapshot, recording any transition."""
-    video = Video.objects.select_for_update().get(pk=video_id)
+    # The provider comes along (next_poll_delay reads it); only the video row is locked.
+    video = (
+        Video.objects.select_for_update(of=("self",)).select_related("provider").get(pk=video_id)
+    )
     now = timezone.now()
     known = video.submission in (Video.Submission.SUBMITTED, Video.Submission.IMPORTED)
     if video.submission in (Video.Submission.PENDING, Video.Submission.UNKNOWN):
@@ -445,7 +464,7 @@ def apply_remote_state(*, video_id: int, remote: RemoteVideo, via: str) -> Video
         video.save(update_fields=["next_poll_at", "submission", "video_id", "updated_at"])
         return video
 
-    old_status, old_progress = video.status, video.progress
+    old_status, old_progress, previous_read = video.status, video.progress, video.last_polled_at
     status, error_code, error_message = _interpret_status(remote)
     video.status = status
     video.model = remote.model or video.model
@@ -469,7 +488,10 @@ def apply_remote_state(*, video_id: int, remote: RemoteVideo, via: str) -> Video
     video.last_polled_at = now
 
     if status in Video.ACTIVE:
-        video.next_poll_at = now + timedelta(seconds=next_poll_delay(video, remote, old_progress))
+        delay = next_poll_delay(
+            video, remote, old_status=old_status, old_progress=old_progress, previous=previous_read
+        )
+        video.next_poll_at = now + timedelta(seconds=delay)
     else:
         video.notify_pending = video.owner_id is not None
         _email_when_final(video)  # Beyond remix: optional e-mail
@@ -508,35 +530,49 @@ def _interpret_status(remote: RemoteVideo) -> tuple[str, str, str]:
     )
 
 
-def next_poll_delay(video: Video, remote: RemoteVideo, old_progress: int) -> float:
+def next_poll_delay(
+    video: Video,
+    remote: RemoteVideo,
+    *,
+    old_status: str,
+    old_progress: int,
+    previous: datetime | None,
+) -> float:
     """Adaptive: rare while far from done, sooner as completion nears.
 
     With webhooks the provider tells us when a job finishes, so polling is only a slow fallback.
+    The provider's own `openai-poll-after-ms` is a floor: asking sooner only spends its quota.
     """
     low, high = settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS
     if video.provider.webhooks_enabled:
         return settings.POLL_WEBHOOK_SECONDS
-    hint = getattr(remote, "poll_after", None)  # the provider's own openai-poll-after-ms
-    if hint is not None:
-        return min(max(hint, low), high)
-    eta = _eta_seconds(video, remote, old_progress)
+    floor = max(low, remote.poll_after or 0.0)
+    eta = _eta_seconds(remote, old_status, old_progress, previous)
     if eta is None:
-        return low * 2
-    # Aim just past the predicted finish, but re-check at 3/4 of a long wait in case the
-    # estimate is off; near the end this converges to the minimum interval.
-    delay = eta * 0.75 if eta > 4 * low else eta + 0.2
-    return min(max(delay, low), high)
+        delay = low * 2
+    else:
+        # Aim just past the predicted finish, but re-check at 3/4 of a long wait in case the
+        # estimate is off; near the end this converges to the minimum interval.
+        delay = eta * 0.75 if eta > 4 * low else eta + 0.2
+    return min(max(delay, floor), high)
 
 
-def _eta_seconds(video: Video, remote: RemoteVideo, old_progress: int) -> float | None:
-    started = remote.created_at or video.created_at
-    if remote.status != Video.Status.IN_PROGRESS or not started or remote.progress <= 0:
+def _eta_seconds(
+    remote: RemoteVideo, old_status: str, old_progress: int, previous: datetime | None
+) -> float | None:
+    """Seconds left, from the progress made since the previous read.
+
+    Not from creation: that would count the time spent queued as rendering and predict a
+    finish far too late (measured in bench/p2_provider_load.py: 1.5× the reads of a naive loop).
+    """
+    moving = Video.Status.IN_PROGRESS
+    if remote.status != moving or old_status != moving or previous is None:
         return None
-    elapsed = (timezone.now() - started).total_seconds()
-    if elapsed <= 0:
+    elapsed = (timezone.now() - previous).total_seconds()
+    gained = remote.progress - old_progress
+    if elapsed <= 0 or gained <= 0:
         return None
-    rate = remote.progress / elapsed  # percent per second since creation (includes queueing)
-    return (100 - remote.progress) / rate if rate > 0 else None
+    return (100 - remote.progress) * elapsed / gained
 
 
 # --- archiving -------------------------------------------------------------------------------
@@ -810,14 +846,14 @@ def take_notifications(*, user: AbstractBaseUser) -> Notices:
     """One query for my live rows; a second write only when something finished."""
     if not user.is_authenticated:
         return Notices(0, [])
-    rows = list(
-        Video.objects.filter(owner=user)
-        .filter(
-            Q(notify_pending=True)
-            | (Q(status__in=Video.ACTIVE) & ~Q(submission=Video.Submission.REJECTED))
-        )
-        .only("pk", "status", "submission", "prompt", "error_message", "notify_pending")
-    )
+    fields = ("pk", "status", "submission", "prompt", "error_message", "notify_pending")
+    mine = Video.objects.filter(owner=user).order_by().only(*fields)
+    # A UNION of two equality lookups, each served by its own (owner, …) index, reads only the
+    # live rows; `owner AND (notify OR active)` could only use the owner index and read every
+    # row the user ever made (bench/p1_table_poll.py). No ORDER BY on the UNION: SQLite would
+    # then merge through the owner index again; the few live rows are sorted here instead.
+    live = mine.filter(status__in=Video.ACTIVE).exclude(submission=Video.Submission.REJECTED)
+    rows = sorted(mine.filter(notify_pending=True).union(live).order_by(), key=lambda row: -row.pk)
     finished = [r for r in rows if r.notify_pending][:10]
     if finished:  # a write only when there is news; a second tab may show it too, harmlessly
         Video.objects.filter(pk__in=[r.pk for r in finished]).update(notify_pending=False)

@@ -86,7 +86,14 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.dj_db_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+    "default": env.dj_db_url(
+        "DATABASE_URL",
+        f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}",
+        # Each web and tracker thread keeps its connection (a new one per job cost more than
+        # the job: bench/p5_worker_scale.py); health checks replace a broken one.
+        conn_max_age=env.int("CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    ),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web server and both workers share one SQLite file.
@@ -102,8 +109,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -192,13 +197,15 @@ PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", 30)
 PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", 2)
 
 # Tracking loop (manage.py track_videos).
-TRACKER_IDLE_SECONDS = env.float("TRACKER_IDLE_SECONDS", 1.0)
+# An idle tracker looks for due work this often: one indexed query (bench/p4_staleness.py).
+TRACKER_IDLE_SECONDS = env.float("TRACKER_IDLE_SECONDS", 0.25)
 TRACKER_THREADS = env.int("TRACKER_THREADS", 8)
 TRACKER_LEASE_SECONDS = env.int("TRACKER_LEASE_SECONDS", 120)
 POLL_MIN_SECONDS = env.float("POLL_MIN_SECONDS", 1.0)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", 30.0)
 POLL_WEBHOOK_SECONDS = env.float("POLL_WEBHOOK_SECONDS", 60.0)
-TABLE_POLL_SECONDS = env.float("TABLE_POLL_SECONDS", 2.0)
+# Browser refresh while something is in flight; an unchanged tick is a ~330 B 304 (bench/p3).
+TABLE_POLL_SECONDS = env.float("TABLE_POLL_SECONDS", 1.0)
 TABLE_PAGE_SIZE = env.int("TABLE_PAGE_SIZE", 25)
 
 LOGGING = {

@@ -241,6 +241,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "sora-simulator/1.0"
     timeout = 300  # idle keep-alive connections are closed eventually
+    # Headers and body go out in separate writes: with Nagle's algorithm the body then waits
+    # for the client's delayed ACK, 40 ms on Linux, on every keep-alive response.
+    disable_nagle_algorithm = True
     server: SimServer
 
     # -- plumbing ---------------------------------------------------------------------------
