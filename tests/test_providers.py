@@ -162,3 +162,14 @@ class TestCapabilities:
         completed.refresh_from_db()
         with pytest.raises(ValidationError, match="disabled"):
             services.submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
+
+
+def test_a_provider_keeps_one_client_until_its_url_or_key_changes(provider, monkeypatch) -> None:
+    # One connection pool per provider per process: a status read reuses a warm connection.
+    client = provider.client()
+    assert provider.client() is client
+    monkeypatch.setenv(provider.api_key_env, "sk-rotated")
+    rotated = provider.client()
+    assert rotated is not client
+    provider.base_url = provider.base_url.replace("127.0.0.1", "localhost")
+    assert provider.client() is not rotated

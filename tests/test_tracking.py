@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -9,13 +11,16 @@ from pathlib import Path
 
 import av
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
 from jobs import services
+from jobs.management.commands import track_videos
 from jobs.models import Video
+from jobs.provider import RemoteVideo
 from tests.conftest import drive
 
 
@@ -161,3 +166,120 @@ def test_stale_partial_downloads_are_removed(media_root) -> None:
     old.write_bytes(b"half")
     assert services.remove_stale_partials(older_than=-1) == 1
     assert not old.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the command's pool threads use their own connections
+def test_a_stalled_status_read_does_not_hold_up_the_others(alice, completed, simulator) -> None:
+    hang = 5.0
+    simulator.configure(hang_seconds=hang)
+    videos = [remix(alice, completed, prompt=f"take {n}") for n in range(4)]
+    drive(
+        lambda: all(v.submission == "submitted" for v in Video.objects.filter(pk__in=ids(videos)))
+    )
+    stalled, *others = Video.objects.filter(pk__in=ids(videos)).order_by("pk")
+    simulator.script_faults("timeout", method="GET", path=f"/v1/videos/{stalled.video_id}")
+    command = track_videos.Command(stdout=StringIO())
+    seen: dict[str, object] = {}
+
+    def watch() -> None:  # stops the loop once the others are done, as SIGTERM would
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                rows = Video.objects.filter(pk__in=ids(others))
+                if all(v.asset_state == Video.Assets.ARCHIVED for v in rows):
+                    seen["after"] = time.monotonic() - started
+                    seen["stalled"] = Video.objects.get(pk=stalled.pk).status
+                    break
+                time.sleep(0.05)
+        finally:
+            command.stopping = True
+            connection.close()
+
+    started = time.monotonic()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    call_command(command, "--threads", "4")
+    watcher.join()
+    # Three jobs were refreshed to completion and archived while the fourth's read hung.
+    assert seen["after"] < hang, seen
+    assert seen["stalled"] != Video.Status.COMPLETED
+    assert "tracker stopped" in command.stdout.getvalue()
+
+
+def ids(videos: list[Video]) -> list[int]:
+    return [v.pk for v in videos]
+
+
+def test_downloads_are_claimed_apart_from_status_reads(alice, completed) -> None:
+    running = remix(alice, completed, prompt="still rendering")
+    Video.objects.filter(pk=running.pk).update(
+        submission="submitted", video_id="video_r", status="in_progress"
+    )
+    done = remix(alice, completed, prompt="finished")
+    Video.objects.filter(pk=done.pk).update(
+        submission="submitted", video_id="video_d", status="completed", progress=100
+    )
+    both = [running.pk, done.pk]
+    Video.objects.filter(pk__in=both).update(next_poll_at=timezone.now())
+    assert services.claim_due(limit=10, ids=both, archives=True) == [done.pk]
+    assert services.claim_due(limit=10, ids=both, archives=False) == [running.pk]
+
+
+def test_a_stopping_tracker_hands_back_what_it_never_started(alice, completed) -> None:
+    video = remix(alice, completed)
+    Video.objects.filter(pk=video.pk).update(next_poll_at=timezone.now())
+    mine = [video.pk]
+    assert services.claim_due(limit=5, ids=mine) == mine
+    assert services.claim_due(limit=5, ids=mine) == []  # leased: nobody else may take it
+    services.release_claims(ids=mine)
+    assert services.claim_due(limit=5, ids=mine) == mine  # due again now, not after the lease
+
+
+def test_the_tracker_needs_two_threads() -> None:
+    with pytest.raises(CommandError, match="at least 2"):
+        call_command("track_videos", "--once", "--threads", "1")
+
+
+class TestPollDelay:
+    """The adaptive interval: from the progress since the previous read, never sooner than
+    the provider asks, and only a slow fallback when webhooks say when a job is done."""
+
+    @pytest.fixture(autouse=True)
+    def wide_bounds(self, settings) -> None:  # type: ignore[no-untyped-def]
+        settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS = 1.0, 60.0
+        settings.POLL_WEBHOOK_SECONDS = 300.0
+
+    def delay(
+        self, video: Video, progress: int, *, old: int, ago: float, poll_after: float | None = None
+    ) -> float:
+        remote = RemoteVideo(
+            id="video_x", status="in_progress", progress=progress, poll_after=poll_after
+        )
+        return services.next_poll_delay(
+            video,
+            remote,
+            old_status="in_progress",
+            old_progress=old,
+            previous=timezone.now() - timedelta(seconds=ago),
+        )
+
+    def test_it_aims_at_the_predicted_finish(self, completed) -> None:
+        # 20 points in 10 s: 60 points (30 s) to go; a long wait is re-checked at 3/4 of it.
+        assert self.delay(completed, 40, old=20, ago=10) == pytest.approx(22.5, abs=0.1)
+        # 5 points in 1 s, 5 to go: just past the finish.
+        assert self.delay(completed, 95, old=90, ago=1) == pytest.approx(1.2, abs=0.05)
+
+    def test_the_time_spent_queued_does_not_count_as_rendering(self, completed) -> None:
+        # The first in-progress read has no rate yet: look again soon, not "100 % in 30 s".
+        remote = RemoteVideo(id="video_x", status="in_progress", progress=10)
+        delay = services.next_poll_delay(
+            completed, remote, old_status="queued", old_progress=0, previous=timezone.now()
+        )
+        assert delay == 2.0
+
+    def test_the_providers_hint_is_a_floor(self, completed) -> None:
+        assert self.delay(completed, 95, old=90, ago=1, poll_after=10.0) == 10.0
+
+    def test_webhooks_make_polling_a_slow_fallback(self, completed) -> None:
+        completed.provider.webhooks_enabled = True
+        assert self.delay(completed, 40, old=20, ago=10) == 300.0
