@@ -59,8 +59,10 @@ class Simulator:
         self.control("POST", "reset")
 
 
-def start_simulator(data_dir: Path, *args: str) -> Simulator:
-    port = free_port()
+def start_simulator(data_dir: Path, *args: str, port: int | None = None) -> Simulator:
+    """`python -m simulator` on `port` (default: a free one); the same data dir and port
+    after a stop is the same provider coming back."""
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from jobs import services
-from jobs.models import StatusChange, Video
-from tests.conftest import drive
+from jobs.management.commands.seed_demo import seed_catalog
+from jobs.models import Provider, StatusChange, Video
+from tests.conftest import drive, start_simulator, stop_simulator
 
 
 def test_it_records_the_job_before_any_provider_call(alice, completed, simulator, settings) -> None:
@@ -164,3 +166,53 @@ def test_transitions_are_recorded_once_each(alice, completed, simulator) -> None
     steps = list(StatusChange.objects.filter(video=video).values_list("to_status", flat=True))
     assert steps[0] == "queued" and steps[-1] == "completed"
     assert steps.count("completed") == 1
+
+
+def test_a_provider_that_goes_away_mid_flight_loses_and_duplicates_nothing(
+    alice, tmp_path, settings, django_capture_on_commit_callbacks
+) -> None:
+    """The simulator process is stopped while jobs are waiting, queued and rendering, a job is
+    submitted while it is gone, and it comes back (same port, same data): all finish, once."""
+    settings.PROVIDER_MAX_RETRIES = 0  # each step fails fast while the provider is away
+    sim = start_simulator(tmp_path / "sim", "--speed", "20", "--fps", "6")
+    try:
+        provider = Provider.objects.create(
+            name="Flaky", base_url=sim.base_url, api_key_env="SIMULATOR_API_KEY"
+        )
+        seed_catalog(provider)
+        source, _ = services.import_by_id(provider=provider, video_id=sim.seed(1)[0]["id"])
+
+        def remix(prompt: str, *, now: bool = True) -> Video:
+            # now=False: recorded, but the task worker has not picked it up yet
+            with django_capture_on_commit_callbacks(execute=now):
+                return services.submit_remix(
+                    user=alice, source=source, prompt=prompt, key=uuid.uuid4()
+                )
+
+        sent = [remix(f"before the outage {n}") for n in range(3)]  # submitted straight away
+        waiting = remix("not yet sent", now=False)
+        stop_simulator(sim)
+        services.poll_due_videos()  # the source's archive, the refreshes and the submit fail
+        during = remix("sent during the outage")
+        services.poll_due_videos()
+        for video in Video.objects.filter(pk__in=[waiting.pk, during.pk]):
+            assert video.submission == Video.Submission.PENDING and video.is_active
+            assert "reach the provider" in video.last_error or "Waiting" in video.last_error
+        assert all(Video.objects.get(pk=v.pk).is_active for v in sent)
+
+        sim = start_simulator(tmp_path / "sim", "--speed", "20", "--fps", "6", port=sim.port)
+        ours = [v.pk for v in (*sent, waiting, during)]
+        drive(lambda: all(v.is_final for v in Video.objects.filter(pk__in=ours)), timeout=40)
+        finished = Video.objects.filter(pk__in=ours)
+        assert {v.status for v in finished} == {Video.Status.COMPLETED}
+        listed = requests.get(
+            f"{sim.base_url}/videos",
+            params={"limit": 100},
+            headers={"Authorization": "Bearer sk-test"},
+            timeout=10,
+        ).json()["data"]
+        remixes = [v for v in listed if v["remixed_from_video_id"] == source.video_id]
+        assert len(remixes) == 5  # one provider job per user action, none twice
+        assert {v["id"] for v in remixes} == {v.video_id for v in finished}
+    finally:
+        stop_simulator(sim)

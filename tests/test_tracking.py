@@ -283,3 +283,41 @@ class TestPollDelay:
     def test_webhooks_make_polling_a_slow_fallback(self, completed) -> None:
         completed.provider.webhooks_enabled = True
         assert self.delay(completed, 40, old=20, ago=10) == 300.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_slow_downloads_leaves_threads_for_status_reads(
+    alice, completed, simulator
+) -> None:
+    hang = 5.0
+    simulator.configure(hang_seconds=hang)
+    finished = [remix(alice, completed, prompt=f"finished {n}") for n in range(3)]
+    drive(lambda: all(v.status == "completed" for v in Video.objects.filter(pk__in=ids(finished))))
+    # Their files are still to be copied, and every download now hangs.
+    Video.objects.filter(pk__in=ids(finished)).update(
+        asset_state=Video.Assets.PENDING, next_poll_at=timezone.now()
+    )
+    simulator.script_faults("timeout", count=50, method="GET", path="/content")
+    running = remix(alice, completed, prompt="still rendering")
+    command = track_videos.Command(stdout=StringIO())
+    seen: dict[str, float] = {}
+
+    def watch() -> None:
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if Video.objects.get(pk=running.pk).status == Video.Status.COMPLETED:
+                    seen["after"] = time.monotonic() - started
+                    break
+                time.sleep(0.05)
+        finally:
+            simulator.control("DELETE", "faults")  # so the downloads in hand end soon
+            command.stopping = True
+            connection.close()
+
+    started = time.monotonic()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    call_command(command, "--threads", "4")  # 3 may download, 1 is kept for the rest
+    watcher.join()
+    assert seen["after"] < hang, seen

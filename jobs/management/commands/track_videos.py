@@ -20,40 +20,34 @@ SWEEP_SECONDS = 300  # how often a running tracker looks for downloads a dead wo
 
 
 class Lane:
-    """One kind of work (downloads, or everything else) on its share of the pool's threads.
+    """One kind of work: downloads (minutes for a large asset) or everything else (one quick
+    call). Each lane has its own claims and a cap on the pool's threads it may hold.
 
-    Claims run ahead of the free threads by one lane's worth: a claim is a write transaction,
-    so claiming one row per freed thread would double the writes (on SQLite they serialise);
-    a claimed row waits at most about one job's time for its thread, far inside its lease.
+    Claims run ahead of the free threads by up to one lane's worth: a claim is a write
+    transaction, so claiming one row per freed thread would double the writes (on SQLite they
+    serialise); a claimed row waits about one job's time for its thread, far inside its lease.
     """
 
-    def __init__(self, *, archives: bool, size: int) -> None:
+    def __init__(self, *, archives: bool, cap: int) -> None:
         self.archives = archives
-        self.size = size
+        self.cap = cap
         self.queue: deque[int] = deque()  # claimed, waiting for a thread
         self.running: set[Future[None]] = set()
         self.next_claim = 0.0  # after a claim that drained everything due, wait a tick
 
-    def step(self, pool: ThreadPoolExecutor, batch: int) -> int:
-        """Claim if there is room and it is time; start what the free threads can take."""
+    def claim(self, batch: int) -> None:
         self.running.difference_update([f for f in self.running if f.done()])
-        room = 2 * self.size - len(self.running) - len(self.queue)
+        room = 2 * self.cap - len(self.running) - len(self.queue)
         now = time.monotonic()
-        if room > 0 and now >= self.next_claim and len(self.queue) < self.size:
+        if room > 0 and len(self.queue) < self.cap and now >= self.next_claim:
             asked = min(room, batch)
             ids = services.claim_due(limit=asked, archives=self.archives)
             self.queue.extend(ids)
             if len(ids) < asked:
                 self.next_claim = now + settings.TRACKER_IDLE_SECONDS
-        return self.start(pool)
 
-    def start(self, pool: ThreadPoolExecutor) -> int:
-        self.running.difference_update([f for f in self.running if f.done()])
-        started = 0
-        while self.queue and len(self.running) < self.size:
-            self.running.add(pool.submit(Command.process, self.queue.popleft()))
-            started += 1
-        return started
+    def can_start(self) -> bool:
+        return bool(self.queue) and len(self.running) < self.cap
 
 
 class Command(BaseCommand):
@@ -64,8 +58,8 @@ class Command(BaseCommand):
             "--threads",
             type=int,
             default=settings.TRACKER_THREADS,
-            help="provider calls in flight at once (a bounded pool, at least 2: a quarter of "
-            "the threads, at least one, download assets; the rest submit and refresh)",
+            help="provider calls in flight at once (a bounded pool, at least 2; downloads never "
+            "hold the last quarter of the threads, so status reads always have some)",
         )
         parser.add_argument(
             "--batch", type=int, default=50, help="most videos claimed in one query"
@@ -82,35 +76,28 @@ class Command(BaseCommand):
         removed = services.remove_stale_partials()
         if removed:
             self.stdout.write(f"removed {removed} unfinished downloads left by a dead worker")
-        # Two lanes: a download can take minutes, a status read a few milliseconds, so
-        # downloads get their own share of the threads and never queue the reads behind them.
-        downloads = max(1, threads // 4)
-        lanes = [
-            Lane(archives=False, size=threads - downloads),
-            Lane(archives=True, size=downloads),
-        ]
-        self.stdout.write(f"tracking videos with {threads} threads ({downloads} for downloads)")
+        reserved = max(1, threads // 4)  # for status reads: a burst of downloads cannot stall them
+        lanes = (Lane(archives=False, cap=threads), Lane(archives=True, cap=threads - reserved))
+        self.stdout.write(f"tracking videos with {threads} threads")
         last_sweep = time.monotonic()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="track") as pool:
             try:
                 while not self.stopping:
                     close_old_connections()  # this process outlives any one DB connection
-                    started = sum(lane.step(pool, options["batch"]) for lane in lanes)
-                    busy = set().union(*(lane.running for lane in lanes))
-                    if options["once"]:
-                        while any(lane.queue for lane in lanes):  # what the one claim took
+                    for lane in lanes:
+                        lane.claim(options["batch"])
+                    started = self.start(pool, lanes, threads)
+                    if options["once"]:  # finish what the one claim took, then stop
+                        while busy := self.busy(lanes):
                             wait(busy, return_when=FIRST_COMPLETED)
-                            for lane in lanes:
-                                lane.start(pool)
-                            busy = set().union(*(lane.running for lane in lanes))
-                        wait(busy)
+                            self.start(pool, lanes, threads)
                         break
                     if time.monotonic() - last_sweep > SWEEP_SECONDS:
                         services.remove_stale_partials()
                         last_sweep = time.monotonic()
                     if started == 0:  # nothing to start: wake when a thread frees up, or a tick
                         idle = settings.TRACKER_IDLE_SECONDS
-                        if busy:
+                        if busy := self.busy(lanes):
                             wait(busy, timeout=idle, return_when=FIRST_COMPLETED)
                         else:
                             time.sleep(idle)
@@ -120,6 +107,25 @@ class Command(BaseCommand):
                 services.release_claims(ids=[pk for lane in lanes for pk in lane.queue])
                 self._close_thread_connections(pool, threads)
         self.stdout.write("tracker stopped")
+
+    @staticmethod
+    def start(pool: ThreadPoolExecutor, lanes: tuple[Lane, ...], threads: int) -> int:
+        """Start claimed work on the free threads, taking turns between the lanes."""
+        for lane in lanes:
+            lane.running.difference_update([f for f in lane.running if f.done()])
+        free = threads - sum(len(lane.running) for lane in lanes)
+        started = 0
+        while free > 0 and any(lane.can_start() for lane in lanes):
+            for lane in lanes:
+                if free > 0 and lane.can_start():
+                    lane.running.add(pool.submit(Command.process, lane.queue.popleft()))
+                    free -= 1
+                    started += 1
+        return started
+
+    @staticmethod
+    def busy(lanes: tuple[Lane, ...]) -> set[Future[None]]:
+        return {f for lane in lanes for f in lane.running if not f.done()}
 
     @staticmethod
     def process(video_id: int) -> None:
