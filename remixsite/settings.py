@@ -180,7 +180,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
 
-CACHES = {"default": env.dj_cache_url("CACHE_URL", "locmem://")}
 MAILERS = {
     "default": {
         "BACKEND": env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
