@@ -31,8 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--samples", default=os.environ.get("SIM_SAMPLES", "3"))
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # SIGTERM (e.g. from a process manager) stops the children just like Ctrl-C does.
+        # SIGTERM (e.g. from a process manager) stops the children just like Ctrl-C does. SIGINT
+        # is set too: a shell without job control starts background commands with it ignored.
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
         port, sim_port = options["port"], options["sim_port"]
         for p in (port, sim_port):
             with socket.socket() as s:
@@ -42,7 +44,7 @@ class Command(BaseCommand):
         env.setdefault(settings.PROVIDER_DEFAULT_API_KEY_ENV, "sk-local-simulator")
         os.environ.setdefault(settings.PROVIDER_DEFAULT_API_KEY_ENV, "sk-local-simulator")
         py = sys.executable
-        data_dir = str(settings.BASE_DIR / "var" / "simulator")
+        data_dir = os.environ.get("SIM_DATA_DIR") or str(settings.BASE_DIR / "var" / "simulator")
         procs = [
             subprocess.Popen(
                 [

@@ -1,0 +1,97 @@
+"""`make run`'s launcher: simulator + web + task worker + tracker, a login, seeded samples,
+and Ctrl-C stopping all of them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, free_port
+
+PASSWORD = "demo-pass-4321"
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="the demo always runs on its own SQLite file: the SQLite pass covers it",
+)
+def test_the_demo_serves_a_login_then_the_seeded_videos_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    port, sim_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "SIM_DATA_DIR": str(tmp_path / "sim"),
+        "SIM_SPEED": "40",
+        "DEMO_PASSWORD": PASSWORD,
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+    }
+    manage = [sys.executable, "manage.py"]
+    subprocess.run(
+        [*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    log = (tmp_path / "demo.log").open("w+")
+    demo = subprocess.Popen(
+        [*manage, "rundemo", "--port", str(port), "--sim-port", str(sim_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and f"Remix dashboard: {url}" not in read(log):
+            assert demo.poll() is None, read(log)
+            time.sleep(0.2)
+        assert f"login: admin / {PASSWORD}" in read(log)
+
+        web = requests.Session()
+        login = web.get(url, timeout=10)
+        assert login.url.startswith(f"{url}login/") and 'name="password"' in login.text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+        assert token is not None
+        page = web.post(
+            login.url,
+            data={"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": token[1]},
+            headers={"Referer": login.url},
+            timeout=10,
+        )
+        assert page.url == url and page.status_code == 200
+        assert page.text.count('class="badge completed"') >= 3, "the seeded samples are listed"
+        listed = requests.get(
+            f"http://127.0.0.1:{sim_port}/v1/videos",
+            headers={"Authorization": "Bearer sk-local-simulator"},
+            timeout=10,
+        ).json()
+        assert len(listed["data"]) == 3  # the simulator answers on its port
+
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert demo.wait(timeout=30) == 0, read(log)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    for p in (port, sim_port):  # all four processes are gone: nothing listens any more
+        try:
+            requests.get(f"http://127.0.0.1:{p}/", timeout=2)
+        except requests.ConnectionError:
+            continue
+        raise AssertionError(f"something still answers on port {p}")
+
+
+def read(log) -> str:  # type: ignore[no-untyped-def]
+    log.flush()
+    log.seek(0)
+    return log.read()
