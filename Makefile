@@ -32,10 +32,12 @@ run: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py rundemo
 
+# The browser tests are part of the suite: without Chromium `make test` stops here, rather
+# than passing with them skipped.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| echo "WARNING: could not install chromium; browser tests will be skipped"; }
+		|| { echo "Could not install Debian's chromium (apt-get install chromium, as root) for the browser tests"; exit 1; }; }
 
 lint: venv
 	$(VENV)/bin/ruff check .
