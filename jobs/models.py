@@ -312,6 +312,10 @@ class Video(models.Model):
         return self.asset_state == self.Assets.ARCHIVED and bool(self.video_file)
 
 
+# Video.is_archiving as a query: completed at the provider, files not yet copied here.
+ARCHIVING = Q(status=Video.Status.COMPLETED, asset_state=Video.Assets.PENDING)
+
+
 class StatusChange(models.Model):
     """One observed transition, for audit."""
 

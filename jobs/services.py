@@ -33,6 +33,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookV
 
 from jobs import selectors
 from jobs.models import (
+    ARCHIVING,
     PROMPT_MAX_LENGTH,
     Batch,
     Budget,
@@ -217,12 +218,6 @@ def _lease() -> datetime:
     return timezone.now() + timedelta(seconds=settings.TRACKER_LEASE_SECONDS)
 
 
-# Work that downloads files (minutes for a large asset) rather than making one quick call.
-ARCHIVE_WORK = Q(status=Video.Status.COMPLETED, asset_state=Video.Assets.PENDING) & ~Q(
-    submission__in=[Video.Submission.PENDING, Video.Submission.UNKNOWN, Video.Submission.REJECTED]
-)
-
-
 def claim_due(
     *, limit: int, ids: Iterable[int] | None = None, archives: bool | None = None
 ) -> list[int]:
@@ -240,7 +235,7 @@ def claim_due(
         if ids is not None:
             due = due.filter(pk__in=list(ids))
         if archives is not None:
-            due = due.filter(ARCHIVE_WORK) if archives else due.exclude(ARCHIVE_WORK)
+            due = due.filter(ARCHIVING) if archives else due.exclude(ARCHIVING)
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         claimed = list(due.values_list("pk", flat=True)[:limit])
@@ -282,7 +277,7 @@ def process_claimed(*, video_id: int) -> None:
             _settle(video.pk)
         elif video.status in Video.ACTIVE:
             refresh_video(video)
-        elif video.status == Video.Status.COMPLETED and video.asset_state == Video.Assets.PENDING:
+        elif video.is_archiving:
             archive_assets(video)
         else:
             _settle(video.pk)
@@ -681,9 +676,9 @@ def rearchive(*, video_id: int) -> None:
 
 def refresh_now(*, video_id: int) -> None:
     """Admin/webhook: look at this video at the next opportunity."""
-    Video.objects.filter(pk=video_id).filter(
-        Q(status__in=Video.ACTIVE) | Q(asset_state=Video.Assets.PENDING, status="completed")
-    ).exclude(submission=Video.Submission.REJECTED).update(next_poll_at=timezone.now())
+    Video.objects.filter(pk=video_id).filter(Q(status__in=Video.ACTIVE) | ARCHIVING).exclude(
+        submission=Video.Submission.REJECTED
+    ).update(next_poll_at=timezone.now())
     _enqueue(video_id)
 
 

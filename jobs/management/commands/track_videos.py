@@ -35,8 +35,11 @@ class Lane:
         self.running: set[Future[None]] = set()
         self.next_claim = 0.0  # after a claim that drained everything due, wait a tick
 
-    def claim(self, batch: int) -> None:
+    def prune(self) -> None:
         self.running.difference_update([f for f in self.running if f.done()])
+
+    def claim(self, batch: int) -> None:
+        self.prune()
         room = 2 * self.cap - len(self.running) - len(self.queue)
         now = time.monotonic()
         if room > 0 and len(self.queue) < self.cap and now >= self.next_claim:
@@ -112,7 +115,7 @@ class Command(BaseCommand):
     def start(pool: ThreadPoolExecutor, lanes: tuple[Lane, ...], threads: int) -> int:
         """Start claimed work on the free threads, taking turns between the lanes."""
         for lane in lanes:
-            lane.running.difference_update([f for f in lane.running if f.done()])
+            lane.prune()
         free = threads - sum(len(lane.running) for lane in lanes)
         started = 0
         while free > 0 and any(lane.can_start() for lane in lanes):
