@@ -5,8 +5,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -99,6 +102,34 @@ def stop_simulator(sim: Simulator) -> None:
         sim.proc.kill()
 
 
+class StandInHandler(BaseHTTPRequestHandler):
+    """Base for the tests' stand-in servers (a provider that misbehaves in one exact way)."""
+
+    def reply(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free 127.0.0.1 port in a thread; yields the base URL, with /v1."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # Everything a test may change, back to what the session started with (speed 40: a 4 s clip
 # finishes in ~0.5 s; short hangs so timeout faults stay cheap; 6 fps: encoding the clips was
 # half the suite's CPU time at 24 fps, and nothing here needs smooth motion).
@@ -107,7 +138,7 @@ SIMULATOR_TEST_DEFAULTS: dict[str, object] = {
     "hang_seconds": 3, "fail_rate": 0, "slow_rate": 0, "slow_factor": 4, "webhook_url": None,
     "webhook_duplicates": False, "webhook_shuffle": False, "webhook_delay": 0, "pad_video_mb": 0,
     "fps": 6,
-}
+}  # fmt: skip
 
 
 @pytest.fixture(scope="session")

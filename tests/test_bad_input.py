@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +25,10 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import Provider, StatusChange, Video
 from jobs.urls import urlpatterns as job_urls
-from tests.conftest import Simulator
+from tests.conftest import Simulator, StandInHandler, serving
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 RAW = (b"<script>alert", b"<img src=x")
-
 
 
 def make(provider: Provider, owner: Any, **fields: Any) -> Video:
@@ -382,24 +379,15 @@ class FakeProvider:
 
     def __init__(self) -> None:
         self.status, self.content_type, self.body = 200, "application/json", b"{}"
+
+    def handler(self) -> type[StandInHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-                self.send_response(fake.status)
-                self.send_header("Content-Type", fake.content_type)
-                self.send_header("Content-Length", str(len(fake.body)))
-                self.end_headers()
-                self.wfile.write(fake.body)
+                self.reply(fake.status, fake.content_type, fake.body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        return Handler
 
     def answer(self, body: Any, status: int = 200, content_type: str = "application/json") -> None:
         self.status, self.content_type = status, content_type
@@ -409,12 +397,11 @@ class FakeProvider:
 @pytest.fixture
 def fake(db: Any) -> Iterator[tuple[FakeProvider, Provider]]:
     server = FakeProvider()
-    provider = Provider.objects.create(
-        name="Fake", base_url=server.base_url, api_key_env="SIMULATOR_API_KEY"
-    )
-    yield server, provider
-    server.server.shutdown()
-    server.server.server_close()
+    with serving(server.handler()) as base_url:
+        provider = Provider.objects.create(
+            name="Fake", base_url=base_url, api_key_env="SIMULATOR_API_KEY"
+        )
+        yield server, provider
 
 
 def video_json(**fields: Any) -> dict[str, Any]:

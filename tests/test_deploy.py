@@ -9,9 +9,7 @@ import re
 import secrets
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import Provider, Video
 from jobs.urls import urlpatterns as job_urls
+from tests.conftest import StandInHandler, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +41,6 @@ PRODUCTION_ENV = {
     "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
 }
-
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -161,51 +159,33 @@ def test_six_wrong_passwords_lock_the_account_even_for_the_right_one(
 KEY = "sk-DISTINCTIVE-" + secrets.token_hex(12)
 
 
-class EchoingProvider:
+class EchoingHandler(StandInHandler):
     """A provider that quotes the Authorization header back in every error (some gateways do)."""
 
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                auth = self.headers.get("Authorization", "")
-                if self.path.endswith("/remix") or "html" in self.path:
-                    body = f"<html><body>502 upstream refused {auth}</body></html>".encode()
-                    self.send_response(502)
-                    self.send_header("Content-Type", "text/html")
-                else:
-                    body = (
-                        '{"error": {"message": "Incorrect API key provided: '
-                        + auth
-                        + '", "type": "invalid_request_error", "code": "invalid_api_key"}}'
-                    ).encode()
-                    self.send_response(401)
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def _answer(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        if self.path.endswith("/remix") or "html" in self.path:
+            body = f"<html><body>502 upstream refused {auth}</body></html>"
+            self.reply(502, "text/html", body.encode())
+        else:
+            body = (
+                '{"error": {"message": "Incorrect API key provided: '
+                + auth
+                + '", "type": "invalid_request_error", "code": "invalid_api_key"}}'
+            )
+            self.reply(401, "application/json", body.encode())
 
-            do_GET = do_POST = _answer  # noqa: N815 (stdlib names)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+    do_GET = do_POST = _answer  # noqa: N815 (stdlib names)
 
 
 @pytest.fixture
 def echoing(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
-    server = EchoingProvider()
     monkeypatch.setenv("ECHO_API_KEY", KEY)
     monkeypatch.setenv("SIMULATOR_API_KEY", KEY)
-    yield Provider.objects.create(
-        name="Echoing gateway", base_url=server.base_url, api_key_env="ECHO_API_KEY"
-    )
-    server.server.shutdown()
-    server.server.server_close()
+    with serving(EchoingHandler) as base_url:
+        yield Provider.objects.create(
+            name="Echoing gateway", base_url=base_url, api_key_env="ECHO_API_KEY"
+        )
 
 
 def test_the_api_key_never_reaches_a_log_line_or_a_row(

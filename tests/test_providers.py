@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,30 +13,26 @@ from django.core.exceptions import ValidationError
 from jobs import services
 from jobs.management.commands.seed_demo import seed_catalog
 from jobs.models import Provider, Video
-from tests.conftest import Simulator, start_simulator, stop_simulator
+from tests.conftest import (
+    Simulator,
+    StandInHandler,
+    serving,
+    start_simulator,
+    stop_simulator,
+)
 
 
 @pytest.fixture
 def html_404_server() -> Iterator[str]:
     """A web server that is not a Videos API: every path is an HTML 404 page."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StandInHandler):
         def do_GET(self) -> None:  # noqa: N802 (stdlib name)
             body = b"<!doctype html><title>Not Found</title><h1>Not Found</h1>"
-            self.send_response(404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(404, "text/html", body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as base_url:
+        yield base_url
 
 
 @pytest.fixture
