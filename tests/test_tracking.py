@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -168,6 +169,37 @@ def test_stale_partial_downloads_are_removed(media_root) -> None:
     assert not old.exists()
 
 
+def track_until(
+    done: Callable[[], bool], *, threads: int, before_stop: Callable[[], None] | None = None
+) -> tuple[float | None, str]:
+    """Run the real `track_videos` loop here (it sets signal handlers, so it needs the main
+    thread) while a second thread waits up to 20 s for `done()` and then stops the loop, as
+    SIGTERM would. Returns the seconds `done()` took (None if it never held) and the output."""
+    command = track_videos.Command(stdout=StringIO())
+    took: list[float] = []
+
+    def watch() -> None:
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if done():
+                    took.append(time.monotonic() - started)
+                    break
+                time.sleep(0.05)
+        finally:
+            if before_stop is not None:
+                before_stop()
+            command.stopping = True
+            connection.close()
+
+    started = time.monotonic()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    call_command(command, "--threads", str(threads))
+    watcher.join()
+    return (took[0] if took else None), command.stdout.getvalue()
+
+
 @pytest.mark.django_db(transaction=True)  # the command's pool threads use their own connections
 def test_a_stalled_status_read_does_not_hold_up_the_others(alice, completed, simulator) -> None:
     hang = 5.0
@@ -178,32 +210,20 @@ def test_a_stalled_status_read_does_not_hold_up_the_others(alice, completed, sim
     )
     stalled, *others = Video.objects.filter(pk__in=ids(videos)).order_by("pk")
     simulator.script_faults("timeout", method="GET", path=f"/v1/videos/{stalled.video_id}")
-    command = track_videos.Command(stdout=StringIO())
-    seen: dict[str, object] = {}
+    stalled_status: list[str] = []
 
-    def watch() -> None:  # stops the loop once the others are done, as SIGTERM would
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                rows = Video.objects.filter(pk__in=ids(others))
-                if all(v.asset_state == Video.Assets.ARCHIVED for v in rows):
-                    seen["after"] = time.monotonic() - started
-                    seen["stalled"] = Video.objects.get(pk=stalled.pk).status
-                    break
-                time.sleep(0.05)
-        finally:
-            command.stopping = True
-            connection.close()
+    def others_archived() -> bool:
+        rows = Video.objects.filter(pk__in=ids(others))
+        if all(v.asset_state == Video.Assets.ARCHIVED for v in rows):
+            stalled_status.append(Video.objects.get(pk=stalled.pk).status)
+            return True
+        return False
 
-    started = time.monotonic()
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    call_command(command, "--threads", "4")
-    watcher.join()
+    after, output = track_until(others_archived, threads=4)
     # Three jobs were refreshed to completion and archived while the fourth's read hung.
-    assert seen["after"] < hang, seen
-    assert seen["stalled"] != Video.Status.COMPLETED
-    assert "tracker stopped" in command.stdout.getvalue()
+    assert after is not None and after < hang, after
+    assert stalled_status != [Video.Status.COMPLETED]
+    assert "tracker stopped" in output
 
 
 def ids(videos: list[Video]) -> list[int]:
@@ -299,25 +319,9 @@ def test_a_burst_of_slow_downloads_leaves_threads_for_status_reads(
     )
     simulator.script_faults("timeout", count=50, method="GET", path="/content")
     running = remix(alice, completed, prompt="still rendering")
-    command = track_videos.Command(stdout=StringIO())
-    seen: dict[str, float] = {}
-
-    def watch() -> None:
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if Video.objects.get(pk=running.pk).status == Video.Status.COMPLETED:
-                    seen["after"] = time.monotonic() - started
-                    break
-                time.sleep(0.05)
-        finally:
-            simulator.control("DELETE", "faults")  # so the downloads in hand end soon
-            command.stopping = True
-            connection.close()
-
-    started = time.monotonic()
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    call_command(command, "--threads", "4")  # 3 may download, 1 is kept for the rest
-    watcher.join()
-    assert seen["after"] < hang, seen
+    after, _ = track_until(
+        lambda: Video.objects.get(pk=running.pk).status == Video.Status.COMPLETED,
+        threads=4,  # 3 may download, 1 is kept for the rest
+        before_stop=lambda: simulator.control("DELETE", "faults"),  # downloads in hand end soon
+    )
+    assert after is not None and after < hang, after

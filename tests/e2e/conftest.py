@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from jobs import services
+from jobs.models import Provider, Video
+from tests.conftest import Simulator, drive
 
 # Playwright's sync API keeps an asyncio loop running in the main thread, and Django refuses
 # ORM calls from a thread with a running loop. Nothing here is async: the guard is a false alarm.
@@ -132,3 +134,26 @@ def poller(transactional_db: None) -> Iterator[Poller]:
     poller.thread.start()
     yield poller
     poller.stop()
+
+
+PASSWORD = "alice-pass-123"  # the `alice` fixture's
+
+
+def log_in(page: Page, username: str = "alice") -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Videos")).to_be_visible()
+
+
+def archived(provider: Provider, simulator: Simulator, count: int) -> list[Video]:
+    """Completed videos made elsewhere, imported and archived (as `make run` seeds them)."""
+    videos = []
+    for remote in simulator.seed(count):
+        video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
+        videos.append(video)
+    drive(lambda: all(Video.objects.get(pk=v.pk).playable for v in videos))
+    for video in videos:
+        video.refresh_from_db()
+    return videos

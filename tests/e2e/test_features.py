@@ -18,7 +18,7 @@ from jobs import services
 from jobs.models import Provider, Video
 from tests.conftest import Simulator, drive
 
-from .conftest import ROOT, Poller
+from .conftest import ROOT, Poller, archived, log_in
 
 # Playwright's sync API runs an event loop in this thread; nothing here is async (the e2e
 # conftest sets the same, this keeps the file runnable alone).
@@ -26,29 +26,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "alice-pass-123"  # the `alice` fixture's
 LINEAGE_PNG = ROOT / "docs" / "img" / "lineage.png"
 SLOW = 30_000  # ms: a loaded CI box, SQLite and a single tracker thread add up
-
-
-def log_in(page: Page, username: str = "alice") -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Videos")).to_be_visible()
-
-
-def archived(provider: Provider, simulator: Simulator, count: int) -> list[Video]:
-    """Completed videos made elsewhere, imported and archived (as `make run` seeds them)."""
-    videos = []
-    for remote in simulator.seed(count):
-        video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
-        videos.append(video)
-    drive(lambda: all(Video.objects.get(pk=v.pk).playable for v in videos))
-    for video in videos:
-        video.refresh_from_db()
-    return videos
 
 
 def wait_until(page: Page, expression: str, timeout: float = 15.0) -> None:

@@ -17,16 +17,14 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Frame, Page, Request, Response, expect
 from pytest_django.live_server_helper import LiveServer
 
-from jobs import services
 from jobs.models import Provider, Video
 from simulator.store import SECONDS_PER_CLIP_SECOND
-from tests.conftest import Simulator, drive
+from tests.conftest import Simulator
 
-from .conftest import ROOT, Poller
+from .conftest import ROOT, Poller, archived, log_in
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "alice-pass-123"  # the `alice` fixture's
 TICK = settings.TABLE_POLL_SECONDS
 RENDER_SECONDS = 8.0  # how long the remix takes at the simulator, queued time included
 # Badge texts in the order a healthy job shows them; anything else (or going back) is a bug.
@@ -90,21 +88,9 @@ def quiet(page: Page) -> int:
     return htmx_sent(page)
 
 
-def log_in(page: Page, username: str = "alice") -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Videos")).to_be_visible()
-
-
 @pytest.fixture
 def source(provider: Provider, simulator: Simulator) -> Video:
-    """A completed video made elsewhere, imported and archived as `make run` seeds them."""
-    remote = simulator.seed(1)[0]
-    video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
-    drive(lambda: Video.objects.get(pk=video.pk).asset_state == Video.Assets.ARCHIVED)
-    video.refresh_from_db()
+    (video,) = archived(provider, simulator, 1)
     return video
 
 
