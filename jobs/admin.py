@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from jobs import services
 from jobs.models import (
     Batch,
     Budget,
@@ -18,6 +18,14 @@ from jobs.models import (
     Video,
     WebhookDelivery,
 )
+from jobs.services import manage
+from jobs.services.imports import sync_provider
+
+
+def staff(request: HttpRequest) -> User:
+    """The admin only serves logged-in staff."""
+    assert isinstance(request.user, User)
+    return request.user
 
 
 class CatalogInline(admin.TabularInline):
@@ -50,14 +58,14 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.action(description="Check connection (Videos API, key, models)")
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
-            level, text = services.check_provider(provider=provider)
+            level, text = manage.check_provider(provider=provider)
             self.message_user(request, f"{provider}: {text}", level)
 
     @admin.action(description="Sync jobs from provider (import what is missing)")
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
-            try:  # Beyond remix: sync_provider words the refusals (can_list off, HTTP 400)
-                result = services.sync_provider(provider=provider)
+            try:  # sync_provider words the refusals (can_list off, HTTP 400)
+                result = sync_provider(provider=provider)
             except ValidationError as exc:
                 self.message_user(request, f"{provider}: {' '.join(exc.messages)}", messages.ERROR)
             else:
@@ -134,20 +142,20 @@ class VideoAdmin(admin.ModelAdmin):
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
         for video in queryset:
-            services.refresh_now(video_id=video.pk)
+            manage.refresh_now(video_id=video.pk)
         self.message_user(request, f"{queryset.count()} videos will be refreshed now.")
 
     @admin.action(description="Archive again")
     def archive_again(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
         for video in queryset.filter(status=Video.Status.COMPLETED):
-            services.rearchive(video_id=video.pk)
+            manage.rearchive(video_id=video.pk)
         self.message_user(request, "Completed videos will be downloaded again.")
 
     @admin.action(description="Delete at provider (and here)")
     def delete_at_provider(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
         for video in queryset.select_related("provider"):
             try:
-                services.delete_video(video=video, user=request.user)
+                manage.delete_video(video=video, user=staff(request))
             except ValidationError as exc:
                 self.message_user(request, f"{video}: {' '.join(exc.messages)}", messages.ERROR)
 
@@ -171,7 +179,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 admin.site.register(Batch)
 
 
-# --- Beyond remix: budgets ----------------------------------------------------------------------
+# --- budgets ------------------------------------------------------------------------------------
 
 
 @admin.register(Budget)

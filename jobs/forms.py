@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.db.models import QuerySet
 
-from jobs.models import PROMPT_MAX_LENGTH, PROVIDER_ID_LENGTH, SIZES, Provider
+from jobs.lib.images import REFERENCE_ACCEPT, REFERENCE_MAX_MB
+from jobs.lib.prompts import BATCH_MAX_VARIATIONS, PROMPT_MAX_LENGTH
+from jobs.models import PROVIDER_ID_LENGTH, SIZES, Provider
+
+if TYPE_CHECKING:
+    from jobs.selectors import CreateMenu
 
 
 class RemixForm(forms.Form):
@@ -25,15 +30,12 @@ class RemixForm(forms.Form):
     )
 
 
-# === Beyond remix ==============================================================================
 # Choices come from the database (the provider's catalog); the services check the combination,
 # so a tampered or stale form gets a message rather than a job the provider would refuse.
 
-REFERENCE_ACCEPT = "image/jpeg,image/png,image/webp"
-
 
 class ProviderChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Provider) -> str:  # type: ignore[override]
+    def label_from_instance(self, obj: Provider) -> str:
         return obj.name
 
 
@@ -53,11 +55,17 @@ class CreateVideoForm(forms.Form):
         label="Reference image (optional)",
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": REFERENCE_ACCEPT}),
-        help_text="JPEG, PNG or WebP of exactly the chosen size, up to 10 MB; it becomes the "
-        "first frame.",
+        help_text=f"JPEG, PNG or WebP of exactly the chosen size, up to {REFERENCE_MAX_MB} MB; it "
+        "becomes the first frame.",
     )
 
-    def __init__(self, *args: Any, providers: QuerySet[Provider], catalog: dict, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        providers: QuerySet[Provider],
+        catalog: dict[str, dict[str, Any]],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["provider"].queryset = providers  # type: ignore[attr-defined]
         models_, sizes, seconds = set(), set(), set()
@@ -67,13 +75,30 @@ class CreateVideoForm(forms.Form):
                 for size, spec in by_size.items():
                     sizes.add(size)
                     seconds.update(spec["seconds"])
-        # Every value any provider offers: the page's script narrows the menus to what the
-        # chosen model allows, and services.submit_create checks the combination again.
-        self.fields["model"].choices = [(m, m) for m in sorted(models_)]
-        self.fields["size"].choices = [(s, s) for s in SIZES if s in sizes]
-        self.fields["seconds"].choices = [
+        # Every value any provider offers is valid input: show_menu narrows what the menus
+        # display to what the chosen model allows, and submit_create checks the combination.
+        self._menu("model").choices = [(m, m) for m in sorted(models_)]
+        self._menu("size").choices = [(s, s) for s in SIZES if s in sizes]
+        self._menu("seconds").choices = [
             (s, f"{s} s") for s in sorted(seconds, key=lambda v: (len(v), v))
         ]
+
+    def _menu(self, name: str) -> forms.ChoiceField:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        return field
+
+    def show_menu(self, menu: CreateMenu) -> None:
+        """Display only what fits the current choice, with it selected."""
+        # The widget's choices only: the field still accepts every catalog value (see above).
+        for name, values in (("model", menu.models), ("size", menu.sizes)):
+            cast(forms.Select, self.fields[name].widget).choices = [(v, v) for v in values]
+        widget = cast(forms.Select, self.fields["seconds"].widget)
+        widget.choices = [(s, f"{s} s") for s in menu.lengths]
+        if not self.is_bound:
+            self.initial.update(
+                provider=menu.provider, model=menu.model, size=menu.size, seconds=menu.seconds
+            )
 
 
 class BatchRemixForm(forms.Form):
@@ -88,7 +113,7 @@ class BatchRemixForm(forms.Form):
     variations = forms.IntegerField(
         label="Variations of each prompt",
         min_value=1,
-        max_value=10,
+        max_value=BATCH_MAX_VARIATIONS,
         initial=1,
         help_text="With N > 1, each line becomes N jobs, with “(variation k of N)” appended.",
     )
@@ -101,9 +126,7 @@ class KeyForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    provider = ProviderChoiceField(
-        queryset=Provider.objects.filter(enabled=True), empty_label=None
-    )
+    provider = ProviderChoiceField(queryset=Provider.objects.filter(enabled=True), empty_label=None)
     video_id = forms.CharField(
         label="Provider video id",
         max_length=PROVIDER_ID_LENGTH,
@@ -112,6 +135,4 @@ class ImportForm(forms.Form):
 
 
 class SyncForm(forms.Form):
-    provider = ProviderChoiceField(
-        queryset=Provider.objects.filter(enabled=True), empty_label=None
-    )
+    provider = ProviderChoiceField(queryset=Provider.objects.filter(enabled=True), empty_label=None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -16,16 +18,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from jobs.provider import ProviderClient
+    from jobs.provider.client import ProviderClient
 
 # Ids are opaque: gateways such as LiteLLM rewrite them into ~200-character base64 strings.
 PROVIDER_ID_LENGTH = 512
-PROMPT_MAX_LENGTH = 32_000
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 
 env_var_name = RegexValidator(
     r"^[A-Z_][A-Z0-9_]*$", "Use an environment variable NAME, like SORA_API_KEY."
 )
+
+
+def owner_or_staff(owner_id: int | None, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """The one rule for who may change a job or a batch."""
+    return bool(getattr(user, "is_staff", False) or (owner_id is not None and owner_id == user.pk))
 
 
 class Provider(models.Model):
@@ -84,8 +90,22 @@ class Provider(models.Model):
     def webhook_secret(self) -> str:
         return os.environ.get(self.webhook_secret_env, "") if self.webhook_secret_env else ""
 
+    # What a provider may be asked to do, and the words for a provider that cannot.
+    REFUSALS = {
+        "create": "does not offer creating videos",
+        "remix": "does not offer remix",
+        "list": "cannot list its jobs",
+    }
+
+    def require(self, capability: str | None = None) -> None:
+        """Raise a ValidationError in words unless this provider is enabled and can do it."""
+        if not self.enabled:
+            raise ValidationError(f"The provider “{self}” is disabled.")
+        if capability is not None and not getattr(self, f"can_{capability}"):
+            raise ValidationError(f"The provider “{self}” {self.REFUSALS[capability]}.")
+
     def client(self) -> ProviderClient:
-        from jobs.provider import shared_client
+        from jobs.provider.client import shared_client  # the provider package loads requests
 
         return shared_client(
             self.base_url,
@@ -126,7 +146,6 @@ class Batch(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     source = models.ForeignKey("Video", on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
-    # --- batch remix (Beyond remix) ---
     # The form's key: a double-submitted batch form finds the batch it already made, and each
     # job's own key is uuid5(this key, index), so the jobs are found again too.
     idempotency_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
@@ -139,6 +158,32 @@ class Batch(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("jobs:batch", args=[self.pk])
+
+    def can_be_managed_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        return owner_or_staff(self.owner_id, user)
+
+
+class VideoQuerySet(models.QuerySet["Video"]):
+    """The lifecycle's states as queries; each mirrors the property of the same name."""
+
+    def active(self) -> VideoQuerySet:
+        return self.filter(status__in=Video.ACTIVE).exclude(submission=Video.Submission.REJECTED)
+
+    def archiving(self) -> VideoQuerySet:
+        return self.filter(ARCHIVING)
+
+    def not_archiving(self) -> VideoQuerySet:
+        return self.exclude(ARCHIVING)
+
+    def due(self, now: datetime) -> VideoQuerySet:
+        """Rows the tracker should look at now (served by the partial index `video_due`)."""
+        return self.filter(next_poll_at__lte=now).order_by("next_poll_at")
+
+    def counting_spend(self) -> VideoQuerySet:
+        """Completed and in-flight jobs cost money; failed or rejected ones do not."""
+        return self.exclude(status=Video.Status.FAILED).exclude(
+            submission=Video.Submission.REJECTED
+        )
 
 
 class Video(models.Model):
@@ -205,7 +250,7 @@ class Video(models.Model):
     batch = models.ForeignKey(
         Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="videos"
     )
-    retry_of = models.ForeignKey(  # Beyond remix: "retry" makes a new job with the same inputs
+    retry_of = models.ForeignKey(  # "retry" makes a new job with the same inputs
         "self",
         on_delete=models.SET_NULL,
         null=True,
@@ -235,6 +280,8 @@ class Video(models.Model):
         default=False, help_text="The owner has not yet been told that it finished"
     )
 
+    objects = VideoQuerySet.as_manager()
+
     class Meta:
         ordering = ["-requested_at", "-pk"]
         constraints = [
@@ -246,16 +293,16 @@ class Video(models.Model):
             models.CheckConstraint(condition=Q(progress__lte=100), name="video_progress_percent"),
         ]
         indexes = [
-            # jobs_for_table(): everybody's videos, newest first
+            # selectors.videos_for_table(): everybody's videos, newest first
             models.Index(fields=["-requested_at", "-id"], name="video_recent"),
-            # jobs_for_table(mine=True) and the usage page
+            # videos_for_table(mine) and the usage page
             models.Index(fields=["owner", "-requested_at"], name="video_owner_recent"),
-            # jobs_for_table(status=...) and "is anything active?" on every poll
+            # videos_for_table(status=...) and "is anything active?" on every poll
             models.Index(fields=["status", "-requested_at"], name="video_status_recent"),
-            # take_notifications() on every page and poll: my running jobs, my unread news
+            # notify.take_notifications() on every page and poll: my running jobs, my unread news
             models.Index(fields=["owner", "status"], name="video_owner_status"),
             models.Index(fields=["owner", "notify_pending"], name="video_owner_notify"),
-            # due_videos() for track_videos: only rows with work left, so the index stays small
+            # VideoQuerySet.due() for the tracker: rows with work left, so the index stays small
             models.Index(
                 fields=["next_poll_at"], name="video_due", condition=Q(next_poll_at__isnull=False)
             ),
@@ -303,6 +350,10 @@ class Video(models.Model):
             return "failed"
         return self.status
 
+    def can_be_managed_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Retry, delete and the like: the person who submitted it, or staff."""
+        return owner_or_staff(self.owner_id, user)
+
     @property
     def is_remix(self) -> bool:
         return bool(self.remixed_from_video_id or self.source_id)
@@ -312,7 +363,7 @@ class Video(models.Model):
         return self.asset_state == self.Assets.ARCHIVED and bool(self.video_file)
 
 
-# Video.is_archiving as a query: completed at the provider, files not yet copied here.
+# Video.is_archiving as a condition: completed at the provider, files not yet copied here.
 ARCHIVING = Q(status=Video.Status.COMPLETED, asset_state=Video.Assets.PENDING)
 
 
@@ -375,7 +426,7 @@ class LoginFailure(models.Model):
         return f"{self.username} at {self.at:%Y-%m-%d %H:%M}"
 
 
-# --- budgets (Beyond remix) ---------------------------------------------------------------------
+# --- budgets ---------------------------------------------------------------------
 
 
 class Budget(models.Model):

@@ -1,21 +1,20 @@
-"""Shared reads: the jobs table and the tracker's view of due work."""
+"""Reads only: the table, catalog and cost, lineage, compare, batches, spend and usage."""
 
 from __future__ import annotations
 
-import difflib
-import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
 
+from jobs.lib.months import month_start, next_month
+from jobs.lib.prompts import prompt_diff
 from jobs.models import Batch, Budget, CatalogEntry, Provider, Video
 
 SORTS = {
@@ -50,7 +49,7 @@ class TableFilters:
         )
 
 
-def videos_for_table(*, user: AbstractBaseUser, filters: TableFilters) -> QuerySet[Video]:
+def videos_for_table(*, user: User, filters: TableFilters) -> QuerySet[Video]:
     """Everything the table shows in one query (plus the paginator's count)."""
     qs = Video.objects.select_related("owner", "source", "provider")
     if filters.mine:
@@ -66,17 +65,12 @@ def videos_for_table(*, user: AbstractBaseUser, filters: TableFilters) -> QueryS
     return qs.order_by(*SORTS[filters.sort])
 
 
-def active_filter() -> Q:
-    return Q(status__in=Video.ACTIVE) & ~Q(submission=Video.Submission.REJECTED)
-
-
 def models_in_use() -> list[str]:
     return list(Video.objects.order_by().values_list("model", flat=True).distinct())
 
 
-# === Beyond remix: catalog, lineage, compare, batches, spending ================================
-# Reads only. Money is the *estimated* cost recorded at submit time (Video.cost_estimate): what
-# counts is every job that is done or still on its way; failed and rejected jobs cost nothing.
+# Money is the *estimated* cost recorded at submit time (Video.cost_estimate): what counts is
+# every job that is done or still on its way; failed and rejected jobs cost nothing.
 
 MAX_FAMILY_DEPTH = 50  # a guard against a cycle in hand-edited `source` links
 MAX_FAMILY_SIZE = 500  # the page stays readable and the query count bounded
@@ -86,13 +80,10 @@ MAX_COMPARE = 6
 def catalog(providers: Iterable[Provider]) -> dict[str, dict[str, Any]]:
     """{provider pk: {"name", "models": {model: {size: {"seconds": [...], "price": "0.10"}}}}}.
 
-    Rendered into a data attribute so the create form can offer only valid combinations
-    without asking the server again when the model changes.
+    The create form's menus (`create_menu`) and its validation read it.
     """
     providers = list(providers)
-    out: dict[str, dict[str, Any]] = {
-        str(p.pk): {"name": p.name, "models": {}} for p in providers
-    }
+    out: dict[str, dict[str, Any]] = {str(p.pk): {"name": p.name, "models": {}} for p in providers}
     entries = CatalogEntry.objects.filter(provider__in=providers).order_by("model", "size")
     for entry in entries:
         sizes = out[str(entry.provider_id)]["models"].setdefault(entry.model, {})
@@ -103,8 +94,69 @@ def catalog(providers: Iterable[Provider]) -> dict[str, dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class CreateMenu:
+    """What the create form offers for one choice of provider, model, size and length."""
+
+    provider: str
+    model: str
+    size: str
+    seconds: str
+    models: list[str]
+    sizes: list[str]
+    lengths: list[str]
+    price: Decimal | None  # per second, from the catalog
+
+    @property
+    def cost(self) -> Decimal | None:
+        if self.price is None or not self.seconds.isdigit():
+            return None
+        return self.price * int(self.seconds)
+
+
+def create_menu(catalog: dict[str, dict[str, Any]], data: Mapping[str, Any]) -> CreateMenu:
+    """The choices that fit what was picked (`data`), falling back to the first valid ones.
+
+    The catalog, its combinations and the cost live here only; the create form's menus are
+    re-rendered from this whenever one of them changes.
+    """
+    provider = _pick(data, "provider", list(catalog))
+    by_model = catalog.get(provider, {}).get("models", {})
+    model = _pick(data, "model", sorted(by_model))
+    by_size = by_model.get(model, {})
+    size = _pick(data, "size", list(by_size))
+    spec = by_size.get(size, {"seconds": [], "price": None})
+    seconds = _pick(data, "seconds", spec["seconds"])
+    return CreateMenu(
+        provider=provider,
+        model=model,
+        size=size,
+        seconds=seconds,
+        models=sorted(by_model),
+        sizes=list(by_size),
+        lengths=list(spec["seconds"]),
+        price=Decimal(spec["price"]) if spec["price"] is not None else None,
+    )
+
+
+def _pick(data: Mapping[str, Any], name: str, allowed: list[str]) -> str:
+    value = str(data.get(name) or "")
+    return value if value in allowed else (allowed[0] if allowed else "")
+
+
 def _seconds_key(value: str) -> tuple[int, str]:
     return (int(value), value) if value.isdigit() else (10**6, value)
+
+
+def estimate_cost(provider: Provider, model: str, size: str, seconds: str) -> Decimal | None:
+    """Price per second from the catalog × seconds; None when the catalog does not say."""
+    entry = CatalogEntry.objects.filter(provider=provider, model=model, size=size).first()
+    if entry is None:
+        return None
+    try:
+        return entry.price_per_second * int(seconds)
+    except ValueError:  # extensions report stitched totals as free strings
+        return None
 
 
 def creatable_providers() -> QuerySet[Provider]:
@@ -193,31 +245,6 @@ def family(video: Video) -> Family:
     return Family(current=video, ancestors=ancestors, tree=root, size=size, truncated=truncated)
 
 
-# Words, runs of punctuation and runs of whitespace are separate tokens, so "watercolour" and
-# "watercolour," share the word and differ only by the comma.
-WORD_RE = re.compile(r"\s+|\w+|[^\w\s]+")
-
-
-def prompt_diff(old: str, new: str) -> list[tuple[str, str]]:
-    """Word-level difference from `old` to `new` as ("equal"|"insert"|"delete", text) runs.
-
-    Whitespace runs are tokens too, so joining the "equal" and "insert" runs gives `new` back
-    exactly. The template escapes every run (prompts are user input).
-    """
-    a, b = WORD_RE.findall(old), WORD_RE.findall(new)
-    runs: list[tuple[str, str]] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            runs.append(("equal", "".join(b[j1:j2])))
-            continue
-        if op in ("delete", "replace"):
-            runs.append(("delete", "".join(a[i1:i2])))
-        if op in ("insert", "replace"):
-            runs.append(("insert", "".join(b[j1:j2])))
-    return [run for run in runs if run[1]]
-
-
 # --- compare ---------------------------------------------------------------------------------
 
 
@@ -258,12 +285,13 @@ class BatchSummary:
 
 
 def batch_videos(batch: Batch) -> list[Video]:
-    videos = list(
+    videos: list[Video] = list(
         batch.videos.select_related("provider", "owner", "source")
         .annotate(retry_count=Count("retries"))
         .order_by("requested_at", "pk")
     )
     for video in videos:
+        # An attribute for the template, which cannot call retry_key() with an argument.
         video.retry_key = retry_key(video, video.retry_count)  # type: ignore[attr-defined]
     return videos
 
@@ -290,24 +318,8 @@ def summarise_batch(videos: list[Video]) -> BatchSummary:
 # --- spending and budgets --------------------------------------------------------------------
 
 
-def counts_toward_spend() -> Q:
-    """Completed and in-flight jobs cost money; failed or rejected ones do not."""
-    return ~Q(status=Video.Status.FAILED) & ~Q(submission=Video.Submission.REJECTED)
-
-
-def month_start(moment: datetime | None = None) -> datetime:
-    """Midnight on the 1st of the month, in the site's time zone (budgets are per month)."""
-    local = timezone.localtime(moment or timezone.now())
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def next_month(start: datetime) -> datetime:
-    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-    return start.replace(year=year, month=month)
-
-
 def spent(*, since: datetime, user: Any = None, group_id: int | None = None) -> Decimal:
-    qs = Video.objects.filter(counts_toward_spend(), requested_at__gte=since)
+    qs = Video.objects.counting_spend().filter(requested_at__gte=since)
     if user is not None:
         qs = qs.filter(owner=user)
     if group_id is not None:
@@ -340,9 +352,11 @@ def budget_lines(user: Any) -> list[BudgetLine]:
         return []
     since = month_start()
     lines = []
-    for budget in Budget.objects.filter(
-        Q(user=user) | Q(group__in=user.groups.all())
-    ).select_related("group").order_by("group__name"):
+    for budget in (
+        Budget.objects.filter(Q(user=user) | Q(group__in=user.groups.all()))
+        .select_related("group")
+        .order_by("group__name")
+    ):
         if budget.group_id:
             label = f"Team “{budget.group.name}”"  # type: ignore[union-attr]
             amount = spent(since=since, group_id=budget.group_id)
@@ -355,9 +369,9 @@ def budget_lines(user: Any) -> list[BudgetLine]:
 @dataclass(frozen=True)
 class Usage:
     month: datetime
-    per_user: list[dict[str, Any]]
-    per_team: list[dict[str, Any]]
-    per_month: list[dict[str, Any]]
+    per_user: Sequence[Mapping[str, Any]]
+    per_team: Sequence[Mapping[str, Any]]
+    per_month: Sequence[Mapping[str, Any]]
     total: Decimal
 
 
@@ -367,7 +381,7 @@ def usage(*, viewer: Any, month: datetime) -> Usage:
     Staff see everybody; others see their own spend and their own teams'.
     """
     start, end = month, next_month(month)
-    counted = Video.objects.filter(counts_toward_spend())
+    counted = Video.objects.counting_spend()
     in_month = counted.filter(requested_at__gte=start, requested_at__lt=end)
     teams = Group.objects.order_by("name")
     if not viewer.is_staff:

@@ -22,10 +22,11 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from jobs import services
 from jobs.models import Provider, StatusChange, Video
+from jobs.services.submit import submit_remix
 from jobs.urls import urlpatterns as job_urls
 from tests.conftest import Simulator, StandInHandler, serving
+from tests.helpers import poll_due_videos
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 RAW = (b"<script>alert", b"<img src=x")
@@ -340,15 +341,15 @@ def running(provider: Provider, alice: Any, video_id: str = "video_fake") -> Vid
 def test_a_broken_status_answer_changes_nothing_and_says_why(
     alice: Any, completed: Video, simulator: Simulator, fault: str, words: str
 ) -> None:
-    video = services.submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
-    services.poll_due_videos()  # submitted
+    video = submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
+    poll_due_videos()  # submitted
     video.refresh_from_db()
     assert video.submission == Video.Submission.SUBMITTED
     Video.objects.filter(pk=video.pk).update(next_poll_at=timezone.now())
     before = state(video)
     simulator.script_faults(fault, count=3, method="GET", path=f"/v1/videos/{video.video_id}")
 
-    services.poll_due_videos()
+    poll_due_videos()
 
     assert state(video) == before
     video.refresh_from_db()
@@ -362,10 +363,10 @@ def test_a_broken_submit_answer_leaves_the_job_waiting_with_its_prompt(
     alice: Any, completed: Video, simulator: Simulator, settings: Any, fault: str
 ) -> None:
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    video = services.submit_remix(user=alice, source=completed, prompt="keep", key=uuid.uuid4())
+    video = submit_remix(user=alice, source=completed, prompt="keep", key=uuid.uuid4())
     simulator.script_faults(fault, count=1, method="POST")
 
-    services.poll_due_videos()
+    poll_due_videos()
 
     video.refresh_from_db()
     assert video.submission in (Video.Submission.PENDING, Video.Submission.UNKNOWN)
@@ -423,7 +424,7 @@ def test_unknown_fields_from_the_provider_are_ignored(fake: Any, alice: Any) -> 
     server, provider = fake
     video = running(provider, alice)
     server.answer(video_json(surprise={"nested": [1, 2]}, billing="x", progress="55.4"))
-    services.poll_due_videos()
+    poll_due_videos()
     video.refresh_from_db()
     assert (video.status, video.progress, video.poll_errors) == ("in_progress", 55, 0)
     assert video.error_message == "" and video.last_error == ""
@@ -433,7 +434,7 @@ def test_an_unknown_status_ends_the_job_in_words(fake: Any, alice: Any) -> None:
     server, provider = fake
     video = running(provider, alice)
     server.answer(video_json(status="cancelled"))
-    services.poll_due_videos()
+    poll_due_videos()
     video.refresh_from_db()
     assert video.status == Video.Status.FAILED and video.error_code == "unknown_status"
     assert "“cancelled”" in video.error_message and video.next_poll_at is None
@@ -456,7 +457,7 @@ def test_a_body_that_is_not_a_video_changes_nothing(
     video = running(provider, alice)
     before = state(video)
     server.answer(body, content_type=content_type)
-    services.poll_due_videos()
+    poll_due_videos()
     assert state(video) == before
     video.refresh_from_db()
     assert video.poll_errors == 1 and words in video.last_error, video.last_error

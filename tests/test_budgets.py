@@ -13,8 +13,10 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from jobs import selectors, services
+from jobs import selectors
+from jobs.lib.months import month_start
 from jobs.models import Budget, CatalogEntry, Video
+from jobs.services.submit import submit_batch, submit_remix
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +55,7 @@ def editors(alice, bob) -> Group:  # type: ignore[no-untyped-def]
 
 
 def remix(user, source: Video, key: uuid.UUID | None = None) -> Video:  # type: ignore[no-untyped-def]
-    return services.submit_remix(user=user, source=source, prompt="again", key=key or uuid.uuid4())
+    return submit_remix(user=user, source=source, prompt="again", key=key or uuid.uuid4())
 
 
 class TestPrices:
@@ -83,7 +85,7 @@ class TestUsagePage:
         spend(provider, alice, "7.00", status="failed", submission="rejected")  # rejected: free
         spend(provider, bob, "0.80")
         spend(provider, carol, "3.00")
-        last_month = selectors.month_start() - timedelta(days=3)
+        last_month = month_start() - timedelta(days=3)
         spend(provider, alice, "9.00", requested_at=last_month)
         client.force_login(staff)
         r = client.get("/usage/")
@@ -142,7 +144,7 @@ class TestBudgets:
         Budget.objects.create(user=alice, monthly_limit=Decimal("1.00"))
         spend(provider, alice, "5.00", status="failed")
         spend(provider, alice, "5.00", submission="rejected", status="failed")
-        spend(provider, alice, "5.00", requested_at=selectors.month_start() - timedelta(hours=1))
+        spend(provider, alice, "5.00", requested_at=month_start() - timedelta(hours=1))
         assert remix(alice, source).cost_estimate == Decimal("0.40")
 
     def test_a_resubmitted_form_is_not_charged_twice(self, alice, source) -> None:
@@ -166,7 +168,7 @@ class TestBudgets:
     def test_a_batch_is_checked_as_a_whole(self, alice, source, provider) -> None:
         Budget.objects.create(user=alice, monthly_limit=Decimal("1.00"))
         with pytest.raises(ValidationError) as exc:
-            services.submit_batch(
+            submit_batch(
                 user=alice, source=source, prompts=["a", "b", "c"], key=uuid.uuid4()
             )
         assert exc.value.messages == [
@@ -229,7 +231,7 @@ def test_two_concurrent_submits_cannot_both_spend_the_last_dollar(
     def submit(n: int) -> None:
         try:
             start.wait()
-            services.submit_remix(user=alice, source=source, prompt=f"race {n}", key=uuid.uuid4())
+            submit_remix(user=alice, source=source, prompt=f"race {n}", key=uuid.uuid4())
             outcomes.append("ok")
         except ValidationError as exc:
             outcomes.append(" ".join(exc.messages))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import uuid
 from decimal import Decimal
 
@@ -12,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from jobs import services
+from jobs.lib.images import check_reference_image
 from jobs.models import CatalogEntry, Provider, Video
+from jobs.services.submit import submit_create
 from tests.conftest import drive
 
 URL = "/videos/new/"
@@ -38,17 +38,35 @@ def form(provider: Provider, **overrides: object) -> dict[str, object]:
     return data
 
 
-def test_the_page_carries_the_catalog_and_an_estimate(alice_client, provider) -> None:
+def test_the_page_offers_the_catalog_and_an_estimate(alice_client, provider) -> None:
     r = alice_client.get(URL)
     assert r.status_code == 200
     body = r.content.decode()
-    catalog = json.loads(r.context["catalog_json"])[str(provider.pk)]["models"]
-    assert set(catalog["sora-2"]) == {"720x1280", "1280x720"}  # sora-2 has no large sizes
-    assert set(catalog["sora-2-pro"]) == {"720x1280", "1280x720", "1024x1792", "1792x1024"}
-    assert catalog["sora-2-pro"]["1792x1024"] == {"seconds": ["4", "8", "12"], "price": "0.5000"}
-    assert "data-catalog=" in body and "js/create." in body
+    assert r.context["catalog"][str(provider.pk)]["models"]["sora-2-pro"]["1792x1024"] == {
+        "seconds": ["4", "8", "12"],
+        "price": "0.5000",
+    }
+    assert 'id="create-options"' in body and "js/create." in body
     assert "Estimated cost" in body and "$0.40" in body  # sora-2, 4 s at $0.10
     assert 'type="file"' in body and "image/jpeg,image/png,image/webp" in body
+
+
+def test_the_menus_follow_the_chosen_model(alice_client, provider) -> None:
+    def menus(**picked: str) -> tuple[list[str], list[str], str]:
+        query = {"provider": str(provider.pk), **picked}
+        r = alice_client.get(f"{URL}options/", query, headers={"HX-Request": "true"})
+        assert r.status_code == 200 and b"<html" not in r.content
+        sizes = r.context["menu"].sizes
+        return sizes, r.context["menu"].lengths, r.content.decode()
+
+    sizes, lengths, body = menus(model="sora-2")
+    assert set(sizes) == {"720x1280", "1280x720"}  # sora-2 has no large sizes
+    assert lengths == ["4", "8", "12"]
+    sizes, _, body = menus(model="sora-2-pro", size="1792x1024", seconds="8")
+    assert set(sizes) == {"720x1280", "1280x720", "1024x1792", "1792x1024"}
+    assert "$4.00" in body and "8 s of sora-2-pro at 1792x1024" in body  # 8 s at $0.50
+    _, _, body = menus(model="sora-2", size="1792x1024")  # not offered: the first size instead
+    assert 'value="1792x1024"' not in body
 
 
 def test_the_nav_and_the_table_link_to_it(alice_client, provider) -> None:
@@ -114,14 +132,14 @@ def test_a_bad_reference_image_is_refused_next_to_the_field(
 
 
 def test_jpeg_and_webp_of_the_right_size_pass(provider) -> None:
-    assert services.check_reference_image(image(720, 1280, "JPEG", "a.jpg"), "720x1280") == ".jpg"
-    assert services.check_reference_image(image(1280, 720, "WEBP", "a.webp"), "1280x720") == ".webp"
+    assert check_reference_image(image(720, 1280, "JPEG", "a.jpg"), "720x1280") == ".jpg"
+    assert check_reference_image(image(1280, 720, "WEBP", "a.webp"), "1280x720") == ".webp"
 
 
 def test_uploads_over_10_mb_are_refused(alice_client, provider) -> None:
     big = SimpleUploadedFile("big.png", b"\0" * (10 * 1024 * 1024 + 1), "image/png")
     with pytest.raises(ValidationError, match="larger than the 10 MB limit"):
-        services.check_reference_image(big, "1280x720")
+        check_reference_image(big, "1280x720")
     r = alice_client.post(URL, {**form(provider), "input_reference": big})
     assert r.status_code == 400 and b"larger than the 10 MB limit" in r.content
     # Far over the cap, the request is refused before the upload is even parsed.
@@ -165,7 +183,7 @@ def test_a_provider_without_create_is_not_offered(alice_client, provider) -> Non
     assert b"No configured provider offers creating videos" in r.content
     assert b"does not offer creating videos" in r.content
     with pytest.raises(ValidationError, match="does not offer creating videos"):
-        services.submit_create(
+        submit_create(
             user=r.context["user"],
             provider=provider,
             prompt="p",

@@ -18,10 +18,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import services
 from jobs.models import Provider, Video
+from jobs.services.manage import check_provider
 from jobs.urls import urlpatterns as job_urls
 from tests.conftest import StandInHandler, serving
+from tests.helpers import poll_due_videos
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,8 +209,8 @@ def test_the_api_key_never_reaches_a_log_line_or_a_row(
         prompt="q",
         next_poll_at=timezone.now(),
     )
-    services.poll_due_videos()  # a 401 on refresh, a 502 HTML page on submit
-    level, message = services.check_provider(provider=echoing)
+    poll_due_videos()  # a 401 on refresh, a 502 HTML page on submit
+    level, message = check_provider(provider=echoing)
 
     assert "refused" in message  # the call really failed, and said so
     texts = [caplog.text, message]

@@ -13,9 +13,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from openai import OpenAI
 
-from jobs import services
 from jobs.models import Provider, Video
+from jobs.services.imports import sync_provider
 from tests.conftest import Simulator
+from tests.helpers import import_by_id
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK's Videos API
 
@@ -130,15 +131,15 @@ class TestSync:
     def test_it_pages_with_after_and_limit(self, provider, simulator) -> None:
         simulator.seed(7)
         before = simulator.stats()["requests"].get("GET /v1/videos", 0)
-        result = services.sync_provider(provider=provider, limit=3)
+        result = sync_provider(provider=provider, limit=3)
         assert (result.seen, result.new) == (7, 7)
         assert simulator.stats()["requests"]["GET /v1/videos"] - before == 3  # 3 + 3 + 1
 
     def test_a_remix_listed_before_its_source_is_linked_later(self, provider, simulator) -> None:
         original, remix, _ = sdk_script(simulator)
-        services.import_by_id(provider=provider, video_id=remix)  # the source is not here yet
+        import_by_id(provider=provider, video_id=remix)  # the source is not here yet
         assert Video.objects.get(video_id=remix).source is None
-        services.sync_provider(provider=provider)
+        sync_provider(provider=provider)
         assert Video.objects.get(video_id=remix).source.video_id == original
 
     def test_non_staff_cannot_sync(self, alice_client, provider) -> None:
@@ -177,7 +178,7 @@ class TestSync:
                 name="LiteLLM", base_url=base_url, api_key_env="SIMULATOR_API_KEY"
             )
             with pytest.raises(ValidationError) as exc:
-                services.sync_provider(provider=gateway)
+                sync_provider(provider=gateway)
         text = " ".join(exc.value.messages)
         assert "refused to list its jobs (HTTP 400" in text
         assert "Gateways such as LiteLLM need a routing hint" in text

@@ -9,8 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from jobs import selectors, services
+from jobs.lib.prompts import prompt_diff
 from jobs.models import Video
+from jobs.services.submit import submit_remix
 from tests.conftest import drive
 
 
@@ -51,19 +52,19 @@ def family(provider, alice) -> dict[str, Video]:  # type: ignore[no-untyped-def]
 
 class TestPromptDiff:
     def test_it_marks_inserted_and_deleted_words(self) -> None:
-        runs = selectors.prompt_diff("a cat on a piano", "a black cat on a red piano")
+        runs = prompt_diff("a cat on a piano", "a black cat on a red piano")
         assert [t.strip() for op, t in runs if op == "insert"] == ["black", "red"]
         assert not [t for op, t in runs if op == "delete"]
         assert "".join(t for op, t in runs if op != "delete") == "a black cat on a red piano"
 
     def test_a_replaced_word_is_a_deletion_and_an_insertion(self) -> None:
-        runs = selectors.prompt_diff("a cat at dawn", "a dog at dawn")
+        runs = prompt_diff("a cat at dawn", "a dog at dawn")
         assert ("delete", "cat") in runs and ("insert", "dog") in runs
         assert "".join(t for op, t in runs if op != "insert") == "a cat at dawn"
 
     def test_whitespace_and_newlines_survive(self) -> None:
         new = "line one\n\nline  two"
-        runs = selectors.prompt_diff("line one\nline two", new)
+        runs = prompt_diff("line one\nline two", new)
         assert "".join(t for op, t in runs if op != "delete") == new
 
 
@@ -139,7 +140,7 @@ class TestCompare:
         self, alice_client, alice, completed, simulator, django_capture_on_commit_callbacks
     ) -> None:
         with django_capture_on_commit_callbacks(execute=True):
-            remix = services.submit_remix(
+            remix = submit_remix(
                 user=alice, source=completed, prompt="the same, in sepia", key=uuid.uuid4()
             )
         drive(lambda: all(Video.objects.get(pk=pk).playable for pk in (completed.pk, remix.pk)))

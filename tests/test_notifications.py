@@ -7,9 +7,11 @@ import uuid
 import pytest
 from django.core import mail
 
-from jobs import services
+from jobs.lifecycle import reject
 from jobs.models import Video
+from jobs.services.submit import submit_create, submit_remix
 from tests.conftest import drive
+from tests.helpers import import_by_id
 
 HX = {"HX-Request": "true"}
 
@@ -88,7 +90,7 @@ class TestEmail:
     def submit(self, user, source: Video, django_capture_on_commit_callbacks) -> Video:  # type: ignore[no-untyped-def]
         # The e-mail goes out on commit, so the tracker steps run inside the capture too.
         with django_capture_on_commit_callbacks(execute=True):
-            video = services.submit_remix(
+            video = submit_remix(
                 user=user, source=source, prompt="make it\nsepia", key=uuid.uuid4()
             )
             drive(lambda: Video.objects.get(pk=video.pk).is_final)
@@ -123,11 +125,11 @@ class TestEmail:
         alice.email = "alice@example.com"
         alice.save()
         with django_capture_on_commit_callbacks(execute=True):
-            video = services.submit_create(
+            video = submit_create(
                 user=alice, provider=completed.provider, prompt="p", model="sora-2",
                 size="1280x720", seconds="4", key=uuid.uuid4(),
             )  # fmt: skip
-            services.reject(video_id=video.pk, code="moderation_blocked", message="Blocked.")
+            reject(video_id=video.pk, code="moderation_blocked", message="Blocked.")
         assert [m.subject for m in mail.outbox] == [f"Video #{video.pk} failed: p"]
 
     def test_nothing_without_an_address_or_with_the_setting_off(
@@ -145,7 +147,7 @@ class TestEmail:
     ) -> None:
         remote = simulator.seed(1)[0]
         with django_capture_on_commit_callbacks(execute=True):
-            services.import_by_id(provider=provider, video_id=remote["id"])
+            import_by_id(provider=provider, video_id=remote["id"])
         assert mail.outbox == []
 
     def test_a_broken_mail_server_does_not_break_the_tracker(

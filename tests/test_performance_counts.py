@@ -16,8 +16,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs import services
 from jobs.models import Provider, Video
+from jobs.services.submit import submit_create
+from jobs.tracker import claim_due
 from tests.conftest import Simulator, drive
 
 HX = {"HX-Request": "true"}
@@ -121,7 +122,7 @@ def test_claiming_due_work_costs_the_same_queries_for_10_or_300_due_jobs(
     def claim_queries() -> tuple[int, int]:
         Video.objects.update(next_poll_at=timezone.now() - timedelta(seconds=1))
         with CaptureQueriesContext(connection) as ctx:
-            claimed = services.claim_due(limit=50)
+            claimed = claim_due(limit=50)
         return len(ctx.captured_queries), len(claimed)
 
     add_jobs(offline_provider, [alice], 10, active=True)
@@ -140,7 +141,7 @@ def test_a_short_job_costs_at_most_two_status_reads_and_one_download_per_file(
     the job finished. (The suite's 0.1 s minimum would honour the simulator's 25 ms hint.)"""
     settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS = 1.0, 30.0
     videos = [
-        services.submit_create(
+        submit_create(
             user=alice,
             provider=provider,
             prompt=f"short {n}: a paper boat",

@@ -25,20 +25,20 @@ import pytest
 from conftest import Simulator, free_port, start_simulator, stop_simulator
 from PIL import Image
 
-from jobs.provider import (
+from jobs.provider.client import ProviderClient
+from jobs.provider.errors import (
     NO_VIDEOS_API_MESSAGE,
     AssetsExpired,
     AuthenticationFailed,
     NotFound,
     NoVideosApi,
-    ProviderClient,
     ProviderError,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
-    RemoteVideo,
-    parse_retry_after,
 )
+from jobs.provider.retry import parse_retry_after
+from jobs.provider.schema import RemoteVideo
 
 KEY = "sk-test-0123456789-never-shown"
 MAGIC = {
@@ -146,7 +146,7 @@ def test_it_creates_a_video_from_form_fields(api: ProviderClient) -> None:
     video = api.create("A calico cat playing a piano", model="sora-2", seconds="4",
                           size="1280x720")
     assert video.id
-    assert video.status == "queued" and video.is_known_status and not video.is_terminal
+    assert video.status == "queued" and not video.is_terminal
     assert (video.model, video.seconds, video.size) == ("sora-2", "4", "1280x720")
     assert video.prompt == "A calico cat playing a piano"
     assert video.progress == 0
@@ -611,7 +611,7 @@ def test_from_json_reads_a_full_video_object() -> None:
     assert video.completed_at is not None and video.expires_at is None
     assert (video.error_code, video.error_message) == ("moderation_blocked",
                                                        "Blocked by moderation")
-    assert video.is_terminal and video.is_known_status
+    assert video.is_terminal and video.status == "failed"
     assert video.remixed_from_video_id == "video_1"
 
 
@@ -620,7 +620,7 @@ def test_from_json_tolerates_what_gateways_send() -> None:
            "created_at": "1759938772", "quality": "standard", "download_url": "https://cdn/x"}
     video = RemoteVideo.from_json(raw)
     assert video.status == "expired"  # kept as it came; the service decides what it means
-    assert not video.is_known_status and not video.is_terminal
+    assert not video.is_terminal
     assert video.seconds == "12" and video.progress == 100
     assert video.created_at == datetime.fromtimestamp(1759938772, tz=UTC)
     assert (video.model, video.size, video.prompt, video.completed_at) == ("", "", None, None)

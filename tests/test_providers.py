@@ -10,9 +10,11 @@ import pytest
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 
-from jobs import services
-from jobs.management.commands.seed_demo import seed_catalog
 from jobs.models import Provider, Video
+from jobs.services.demo import seed_catalog
+from jobs.services.manage import check_provider
+from jobs.services.submit import submit_create, submit_remix
+from jobs.tracker import advance_video
 from tests.conftest import (
     Simulator,
     StandInHandler,
@@ -51,26 +53,26 @@ def other(name: str, base_url: str, **kw: object) -> Provider:
 
 class TestCheckConnection:
     def test_the_simulator_answers_and_the_key_is_accepted(self, provider) -> None:
-        level, text = services.check_provider(provider=provider)
+        level, text = check_provider(provider=provider)
         assert level == messages.SUCCESS
         assert "the Videos API answers and the key is accepted" in text and "sora-2-pro" in text
 
     def test_a_wrong_key_is_reported_as_refused(self, db, locked_simulator) -> None:
         provider = other("Locked", locked_simulator.base_url)
-        level, text = services.check_provider(provider=provider)
+        level, text = check_provider(provider=provider)
         assert level == messages.ERROR and "the key was refused" in text
         assert "sk-test" not in text  # the key itself never appears in messages
 
     def test_a_server_without_the_videos_api_is_explained(self, db, html_404_server) -> None:
         provider = other("Somewhere", html_404_server)
-        level, text = services.check_provider(provider=provider)
+        level, text = check_provider(provider=provider)
         assert level == messages.ERROR
         assert "does not offer the Videos API" in text and "2026-09-24" in text
 
     def test_a_missing_environment_variable_is_named(self, db, simulator, monkeypatch) -> None:
         monkeypatch.delenv("NOT_SET_FOR_THIS_TEST", raising=False)
         provider = other("No key", simulator.base_url, api_key_env="NOT_SET_FOR_THIS_TEST")
-        level, text = services.check_provider(provider=provider)
+        level, text = check_provider(provider=provider)
         assert level == messages.ERROR
         assert "NOT_SET_FOR_THIS_TEST is not set" in text
         assert simulator.stats()["requests"].get("GET /v1/videos", 0) == 0  # nothing was sent
@@ -139,11 +141,11 @@ class TestCapabilities:
     ) -> None:
         second = other("Locked", locked_simulator.base_url)
         seed_catalog(second)
-        video = services.submit_create(
+        video = submit_create(
             user=alice, provider=second, prompt="p", model="sora-2", size="1280x720",
             seconds="4", key=uuid.uuid4(),
         )  # fmt: skip
-        services.advance_video(video_id=video.pk)
+        advance_video(video_id=video.pk)
         video.refresh_from_db()
         # The locked simulator refused our key: the job is rejected there, the default one saw
         # nothing.
@@ -155,7 +157,7 @@ class TestCapabilities:
         provider.save()
         completed.refresh_from_db()
         with pytest.raises(ValidationError, match="disabled"):
-            services.submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
+            submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
 
 
 def test_a_provider_keeps_one_client_until_its_url_or_key_changes(provider, monkeypatch) -> None:

@@ -8,16 +8,18 @@ import pytest
 import requests
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from jobs import services
-from jobs.management.commands.seed_demo import seed_catalog
 from jobs.models import Provider, StatusChange, Video
+from jobs.services.demo import seed_catalog
+from jobs.services.submit import submit_create, submit_remix
+from jobs.tracker import advance_video
 from tests.conftest import drive, start_simulator, stop_simulator
+from tests.helpers import import_by_id, poll_due_videos
 
 
 def test_it_records_the_job_before_any_provider_call(alice, completed, simulator, settings) -> None:
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     before = simulator.stats()["jobs_created"]
-    video = services.submit_remix(
+    video = submit_remix(
         user=alice, source=completed, prompt="make it sepia", key=uuid.uuid4()
     )
     assert video.submission == Video.Submission.PENDING
@@ -36,9 +38,9 @@ def test_the_same_key_gives_one_job_and_one_provider_call(
 ) -> None:
     key = uuid.uuid4()
     with django_capture_on_commit_callbacks(execute=True):
-        first = services.submit_remix(user=alice, source=completed, prompt="p", key=key)
+        first = submit_remix(user=alice, source=completed, prompt="p", key=key)
     with django_capture_on_commit_callbacks(execute=True):
-        again = services.submit_remix(user=alice, source=completed, prompt="p", key=key)
+        again = submit_remix(user=alice, source=completed, prompt="p", key=key)
     drive(lambda: Video.objects.get(pk=first.pk).is_final)
     assert first.pk == again.pk
     assert Video.objects.filter(source=completed).count() == 1
@@ -47,9 +49,9 @@ def test_the_same_key_gives_one_job_and_one_provider_call(
 
 def test_another_users_key_is_refused(alice, bob, completed) -> None:
     key = uuid.uuid4()
-    services.submit_remix(user=alice, source=completed, prompt="p", key=key)
+    submit_remix(user=alice, source=completed, prompt="p", key=key)
     with pytest.raises(PermissionDenied):
-        services.submit_remix(user=bob, source=completed, prompt="p", key=key)
+        submit_remix(user=bob, source=completed, prompt="p", key=key)
 
 
 @pytest.mark.parametrize(
@@ -63,19 +65,19 @@ def test_another_users_key_is_refused(alice, bob, completed) -> None:
 )
 def test_bad_prompts_are_refused_in_words(alice, completed, prompt: str, message: str) -> None:
     with pytest.raises(ValidationError) as exc:
-        services.submit_remix(user=alice, source=completed, prompt=prompt, key=uuid.uuid4())
+        submit_remix(user=alice, source=completed, prompt=prompt, key=uuid.uuid4())
     assert message in " ".join(exc.value.messages)
     assert Video.objects.count() == 1  # only the source
 
 
 def test_line_endings_are_normalised_before_counting(alice, completed) -> None:
     prompt = "a\r\n" * 16_000  # 48,000 characters typed, 32,000 after normalising
-    video = services.submit_remix(user=alice, source=completed, prompt=prompt, key=uuid.uuid4())
+    video = submit_remix(user=alice, source=completed, prompt=prompt, key=uuid.uuid4())
     assert len(video.prompt) == 32_000
 
 
 def test_non_bmp_unicode_survives_the_round_trip(alice, completed, simulator) -> None:
-    video = services.submit_remix(
+    video = submit_remix(
         user=alice, source=completed, prompt="🎬 𝔰𝔢𝔭𝔦𝔞 café", key=uuid.uuid4()
     )
     drive(lambda: Video.objects.get(pk=video.pk).submission == Video.Submission.SUBMITTED)
@@ -87,7 +89,7 @@ def test_only_completed_sources_can_be_remixed(alice, completed) -> None:
     Video.objects.filter(pk=completed.pk).update(status=Video.Status.IN_PROGRESS)
     completed.refresh_from_db()
     with pytest.raises(ValidationError, match="completed"):
-        services.submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
+        submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
 
 
 def test_a_provider_without_remix_is_refused(alice, completed, provider) -> None:
@@ -95,7 +97,7 @@ def test_a_provider_without_remix_is_refused(alice, completed, provider) -> None
     provider.save()
     completed.refresh_from_db()
     with pytest.raises(ValidationError, match="does not offer remix"):
-        services.submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
+        submit_remix(user=alice, source=completed, prompt="p", key=uuid.uuid4())
 
 
 def test_a_rate_limited_provider_leaves_the_job_waiting_then_submits(
@@ -103,7 +105,7 @@ def test_a_rate_limited_provider_leaves_the_job_waiting_then_submits(
 ) -> None:
     simulator.script_faults("429", count=1, method="POST")
     with django_capture_on_commit_callbacks(execute=True):
-        video = services.submit_remix(
+        video = submit_remix(
             user=alice, source=completed, prompt="later", key=uuid.uuid4()
         )
     video.refresh_from_db()
@@ -119,7 +121,7 @@ def test_a_provider_that_is_down_loses_nothing(
 ) -> None:
     simulator.script_faults("503", count=1, method="POST")
     with django_capture_on_commit_callbacks(execute=True):
-        video = services.submit_remix(
+        video = submit_remix(
             user=alice, source=completed, prompt="keep me", key=uuid.uuid4()
         )
     video.refresh_from_db()
@@ -132,7 +134,7 @@ def test_a_lost_answer_is_reconciled_without_a_duplicate(
 ) -> None:
     simulator.script_faults("accept_then_drop", count=1, method="POST")
     with django_capture_on_commit_callbacks(execute=True):
-        video = services.submit_remix(user=alice, source=completed, prompt="once", key=uuid.uuid4())
+        video = submit_remix(user=alice, source=completed, prompt="once", key=uuid.uuid4())
     video.refresh_from_db()
     assert video.submission == Video.Submission.UNKNOWN
     drive(lambda: Video.objects.get(pk=video.pk).status == Video.Status.COMPLETED)
@@ -141,7 +143,7 @@ def test_a_lost_answer_is_reconciled_without_a_duplicate(
 
 def test_provider_validation_errors_show_on_the_row(alice, provider, simulator, settings) -> None:
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    video = services.submit_create(
+    video = submit_create(
         user=alice,
         provider=provider,
         prompt="p",
@@ -152,7 +154,7 @@ def test_provider_validation_errors_show_on_the_row(alice, provider, simulator, 
     )
     # A stale catalog let through a model the provider does not have: it answers 400.
     Video.objects.filter(pk=video.pk).update(model="sora-9")
-    assert services.advance_video(video_id=video.pk)
+    assert advance_video(video_id=video.pk)
     video.refresh_from_db()
     assert video.submission == Video.Submission.REJECTED
     assert video.status == Video.Status.FAILED
@@ -161,7 +163,7 @@ def test_provider_validation_errors_show_on_the_row(alice, provider, simulator, 
 
 
 def test_transitions_are_recorded_once_each(alice, completed, simulator) -> None:
-    video = services.submit_remix(user=alice, source=completed, prompt="history", key=uuid.uuid4())
+    video = submit_remix(user=alice, source=completed, prompt="history", key=uuid.uuid4())
     drive(lambda: Video.objects.get(pk=video.pk).status == Video.Status.COMPLETED)
     steps = list(StatusChange.objects.filter(video=video).values_list("to_status", flat=True))
     assert steps[0] == "queued" and steps[-1] == "completed"
@@ -180,21 +182,21 @@ def test_a_provider_that_goes_away_mid_flight_loses_and_duplicates_nothing(
             name="Flaky", base_url=sim.base_url, api_key_env="SIMULATOR_API_KEY"
         )
         seed_catalog(provider)
-        source, _ = services.import_by_id(provider=provider, video_id=sim.seed(1)[0]["id"])
+        source, _ = import_by_id(provider=provider, video_id=sim.seed(1)[0]["id"])
 
         def remix(prompt: str, *, now: bool = True) -> Video:
             # now=False: recorded, but the task worker has not picked it up yet
             with django_capture_on_commit_callbacks(execute=now):
-                return services.submit_remix(
+                return submit_remix(
                     user=alice, source=source, prompt=prompt, key=uuid.uuid4()
                 )
 
         sent = [remix(f"before the outage {n}") for n in range(3)]  # submitted straight away
         waiting = remix("not yet sent", now=False)
         stop_simulator(sim)
-        services.poll_due_videos()  # the source's archive, the refreshes and the submit fail
+        poll_due_videos()  # the source's archive, the refreshes and the submit fail
         during = remix("sent during the outage")
-        services.poll_due_videos()
+        poll_due_videos()
         for video in Video.objects.filter(pk__in=[waiting.pk, during.pk]):
             assert video.submission == Video.Submission.PENDING and video.is_active
             assert "reach the provider" in video.last_error or "Waiting" in video.last_error

@@ -18,15 +18,19 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from jobs import services
+from jobs.archive import remove_stale_partials
+from jobs.lifecycle import next_poll_delay
 from jobs.management.commands import track_videos
 from jobs.models import Video
-from jobs.provider import RemoteVideo
+from jobs.provider.schema import RemoteVideo
+from jobs.services.submit import submit_remix
+from jobs.tracker import claim_due, release_claims
 from tests.conftest import drive
+from tests.helpers import import_by_id, poll_due_videos
 
 
 def remix(alice, completed, prompt: str = "make it noir") -> Video:  # type: ignore[no-untyped-def]
-    return services.submit_remix(user=alice, source=completed, prompt=prompt, key=uuid.uuid4())
+    return submit_remix(user=alice, source=completed, prompt=prompt, key=uuid.uuid4())
 
 
 def test_a_remix_goes_to_completed_and_is_archived(alice, completed, simulator, media_root) -> None:
@@ -85,7 +89,7 @@ def test_assets_that_expired_first_are_marked_plainly(alice, completed, simulato
     else:  # archived already: prove the expired path on a fresh import instead
         remote = simulator.seed(1)[0]
         simulator.expire(remote["id"])
-        video, _ = services.import_by_id(provider=completed.provider, video_id=remote["id"])
+        video, _ = import_by_id(provider=completed.provider, video_id=remote["id"])
         drive(lambda: Video.objects.get(pk=video.pk).asset_state != Video.Assets.PENDING)
     video.refresh_from_db()
     assert video.asset_state == Video.Assets.EXPIRED
@@ -98,8 +102,8 @@ def test_a_partial_download_never_counts_as_archived(
 ) -> None:
     remote = simulator.seed(1)[0]
     simulator.script_faults("drop", count=20, method="GET", path="/content")
-    video, _ = services.import_by_id(provider=completed.provider, video_id=remote["id"])
-    services.poll_due_videos()
+    video, _ = import_by_id(provider=completed.provider, video_id=remote["id"])
+    poll_due_videos()
     video.refresh_from_db()
     assert video.asset_state == Video.Assets.PENDING and not video.video_file
     assert "Archiving failed" in video.last_error and video.next_poll_at > timezone.now()
@@ -136,7 +140,7 @@ def test_rate_limits_back_off_as_asked(alice, completed, simulator) -> None:
     simulator.configure(retry_after=60)  # longer than the client's cap: reschedule, don't sleep
     simulator.script_faults("429", count=1, method="GET", path="/v1/videos/")
     Video.objects.filter(pk=video.pk).update(next_poll_at=timezone.now())
-    services.poll_due_videos()
+    poll_due_videos()
     video.refresh_from_db()
     assert video.next_poll_at - timezone.now() > timedelta(seconds=50)
     assert video.poll_errors == 1 and video.is_active
@@ -145,10 +149,10 @@ def test_rate_limits_back_off_as_asked(alice, completed, simulator) -> None:
 def test_claims_never_overlap(alice, completed) -> None:
     ids = [remix(alice, completed, prompt=f"p{i}").pk for i in range(4)]
     Video.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
-    first = services.claim_due(limit=3)
-    second = services.claim_due(limit=10)
+    first = claim_due(limit=3)
+    second = claim_due(limit=10)
     assert not set(first) & set(second)
-    assert services.claim_due(limit=10) == []
+    assert claim_due(limit=10) == []
 
 
 @pytest.mark.django_db(transaction=True)  # pool threads have their own connections
@@ -165,7 +169,7 @@ def test_stale_partial_downloads_are_removed(media_root) -> None:
     partial.mkdir(parents=True)
     old = partial / "1-video-x.part"
     old.write_bytes(b"half")
-    assert services.remove_stale_partials(older_than=-1) == 1
+    assert remove_stale_partials(older_than=-1) == 1
     assert not old.exists()
 
 
@@ -241,18 +245,18 @@ def test_downloads_are_claimed_apart_from_status_reads(alice, completed) -> None
     )
     both = [running.pk, done.pk]
     Video.objects.filter(pk__in=both).update(next_poll_at=timezone.now())
-    assert services.claim_due(limit=10, ids=both, archives=True) == [done.pk]
-    assert services.claim_due(limit=10, ids=both, archives=False) == [running.pk]
+    assert claim_due(limit=10, ids=both, archives=True) == [done.pk]
+    assert claim_due(limit=10, ids=both, archives=False) == [running.pk]
 
 
 def test_a_stopping_tracker_hands_back_what_it_never_started(alice, completed) -> None:
     video = remix(alice, completed)
     Video.objects.filter(pk=video.pk).update(next_poll_at=timezone.now())
     mine = [video.pk]
-    assert services.claim_due(limit=5, ids=mine) == mine
-    assert services.claim_due(limit=5, ids=mine) == []  # leased: nobody else may take it
-    services.release_claims(ids=mine)
-    assert services.claim_due(limit=5, ids=mine) == mine  # due again now, not after the lease
+    assert claim_due(limit=5, ids=mine) == mine
+    assert claim_due(limit=5, ids=mine) == []  # leased: nobody else may take it
+    release_claims(ids=mine)
+    assert claim_due(limit=5, ids=mine) == mine  # due again now, not after the lease
 
 
 def test_the_tracker_needs_two_threads() -> None:
@@ -275,7 +279,7 @@ class TestPollDelay:
         remote = RemoteVideo(
             id="video_x", status="in_progress", progress=progress, poll_after=poll_after
         )
-        return services.next_poll_delay(
+        return next_poll_delay(
             video,
             remote,
             old_status="in_progress",
@@ -292,7 +296,7 @@ class TestPollDelay:
     def test_the_time_spent_queued_does_not_count_as_rendering(self, completed) -> None:
         # The first in-progress read has no rate yet: look again soon, not "100 % in 30 s".
         remote = RemoteVideo(id="video_x", status="in_progress", progress=10)
-        delay = services.next_poll_delay(
+        delay = next_poll_delay(
             completed, remote, old_status="queued", old_progress=0, previous=timezone.now()
         )
         assert delay == 2.0

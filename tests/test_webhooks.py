@@ -22,8 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from jobs import services
 from jobs.models import Provider, Video, WebhookDelivery
+from jobs.services.submit import submit_remix
 from tests.conftest import Simulator, drive
 
 SECRET_ENV = "REMIX_TEST_WEBHOOK_SECRET"
@@ -106,7 +106,7 @@ def provider_status(simulator: Simulator, video_id: str) -> str:
 
 
 def submitted(alice: Any, source: Video, prompt: str = "a webhook remix") -> Video:
-    video = services.submit_remix(user=alice, source=source, prompt=prompt, key=uuid.uuid4())
+    video = submit_remix(user=alice, source=source, prompt=prompt, key=uuid.uuid4())
     drive(lambda: Video.objects.get(pk=video.pk).submission == Video.Submission.SUBMITTED)
     video.refresh_from_db()
     return video
@@ -339,7 +339,7 @@ def test_simulator_deliveries_complete_jobs_with_at_most_one_read_each(
     try:
         # ImmediateBackend: each submission is sent as soon as its row is committed.
         videos = [
-            services.submit_remix(
+            submit_remix(
                 user=alice, source=completed, prompt=f"hook {n}", key=uuid.uuid4()
             )
             for n in range(4)

@@ -1,67 +1,46 @@
-// New-video and batch-remix forms: offer only the sizes and lengths the chosen model allows,
-// check a reference image's dimensions before upload, and keep the cost estimates in step.
-// The catalog comes from the form's data-catalog attribute (the CSP forbids inline scripts).
+// New-video and batch-remix forms: check a reference image's dimensions before upload, and
+// keep the batch form's job count and cost in step with its prompts.
 (function () {
   "use strict";
 
   function money(value) { return "$" + value.toFixed(2); }
 
-  function setOptions(select, values, label) {
-    const current = select.value;
-    select.replaceChildren(...values.map((value) => {
-      const option = document.createElement("option");
-      option.value = value;
-      option.textContent = label ? label(value) : value;
-      return option;
-    }));
-    select.value = values.includes(current) ? current : (values[0] || "");
-    select.disabled = values.length === 0;
-  }
-
+  // The menus and the cost come from the server (the #create-options partial, re-fetched by
+  // htmx on every change); this only reads a chosen image's size before anything is uploaded.
   function initCreate(form) {
-    const catalog = JSON.parse(form.dataset.catalog || "{}");
     const field = (name) => form.querySelector("[name=" + name + "]");
-    const provider = field("provider"), model = field("model"), size = field("size");
-    const seconds = field("seconds"), image = field("input_reference");
-    const cost = document.getElementById("create-cost");
+    const image = field("input_reference");
     const check = document.getElementById("reference-check");
+    const maxBytes = parseInt(form.dataset.maxBytes || "10485760", 10);
     let imageSize = null;  // [width, height] of the chosen reference image, once read
 
-    const models = () => (catalog[provider.value] || {}).models || {};
-    const sizes = () => models()[model.value] || {};
-
-    function update() {
-      setOptions(model, Object.keys(models()).sort());
-      setOptions(size, Object.keys(sizes()));
-      if (imageSize) {  // a chosen image decides the size when the model offers it
-        const wanted = imageSize[0] + "x" + imageSize[1];
-        if (wanted in sizes()) size.value = wanted;
-      }
-      const spec = sizes()[size.value] || { seconds: [], price: null };
-      setOptions(seconds, spec.seconds, (s) => s + " s");
-      if (spec.price !== null && spec.price !== undefined && seconds.value) {
-        const price = parseFloat(spec.price);
-        cost.textContent = money(price * parseInt(seconds.value, 10)) + " (" + seconds.value +
-          " s of " + model.value + " at " + size.value + ", " + money(price) + " a second)";
-      } else {
-        cost.textContent = "unknown (not in the provider's price table)";
-      }
-      checkImage();
+    function offered(size) {
+      return Array.from(field("size").options).some((o) => o.value === size);
     }
 
     function checkImage() {
       if (!check) return;
       check.classList.remove("bad", "ok");
       if (!imageSize) { check.textContent = ""; return; }
-      const got = imageSize[0] + "x" + imageSize[1];
-      if (got === size.value) {
-        check.textContent = "The image is " + imageSize[0] + "×" + imageSize[1] + ": it matches the size.";
+      const got = imageSize[0] + "x" + imageSize[1], size = field("size").value;
+      const dims = imageSize[0] + "×" + imageSize[1];
+      if (got === size) {
+        check.textContent = "The image is " + dims + ": it matches the size.";
         check.classList.add("ok");
       } else {
-        check.textContent = "The image is " + imageSize[0] + "×" + imageSize[1] + ", but " + size.value +
-          " needs exactly that size" + (got in sizes() ? "." : "; " + model.value + " does not offer " + got + ".");
+        check.textContent = "The image is " + dims + ", but " + size + " needs exactly that size" +
+          (offered(got) ? "." : "; " + field("model").value + " does not offer " + got + ".");
         check.classList.add("bad");
       }
+    }
+
+    function pickSize() {  // a chosen image decides the size when the model offers it
+      const size = field("size"), wanted = imageSize && imageSize[0] + "x" + imageSize[1];
+      if (wanted && offered(wanted) && size.value !== wanted) {
+        size.value = wanted;
+        size.dispatchEvent(new Event("change", { bubbles: true }));  // htmx re-fetches the menus
+      }
+      checkImage();
     }
 
     if (image && window.createImageBitmap) {
@@ -69,24 +48,24 @@
       image.addEventListener("change", () => {
         imageSize = null;
         const file = image.files && image.files[0];
-        if (!file) { update(); return; }
-        if (file.size > 10 * 1024 * 1024) {
-          check.textContent = "The image is larger than 10 MB; use a smaller one.";
+        if (!file) { checkImage(); return; }
+        if (file.size > maxBytes) {
+          check.textContent = "The image is larger than " + Math.floor(maxBytes / 1048576) +
+            " MB; use a smaller one.";
           check.classList.add("bad");
           return;
         }
         createImageBitmap(file).then((bitmap) => {
           imageSize = [bitmap.width, bitmap.height];
           bitmap.close();
-          update();
+          pickSize();
         }).catch(() => {
           check.textContent = "This file is not an image the browser can read (use JPEG, PNG or WebP).";
           check.classList.add("bad");
         });
       });
     }
-    [provider, model, size, seconds].forEach((el) => el && el.addEventListener("change", update));
-    update();
+    form.addEventListener("htmx:afterSettle", pickSize);
   }
 
   function initBatch(form) {
@@ -111,7 +90,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("form[data-catalog]").forEach(initCreate);
+    document.querySelectorAll("form[data-create]").forEach(initCreate);
     document.querySelectorAll("form[data-batch-cost]").forEach(initBatch);
   });
 })();

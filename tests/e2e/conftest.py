@@ -14,9 +14,9 @@ from django.db import connection
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from jobs import services
 from jobs.models import Provider, Video
 from tests.conftest import Simulator, drive
+from tests.helpers import import_by_id, poll_due_videos
 
 # Playwright's sync API keeps an asyncio loop running in the main thread, and Django refuses
 # ORM calls from a thread with a running loop. Nothing here is async: the guard is a false alarm.
@@ -112,7 +112,7 @@ class Poller:
     def _run(self) -> None:
         try:
             while not self.stopping.is_set():
-                if services.poll_due_videos(limit=50) == 0:
+                if poll_due_videos(limit=50) == 0:
                     self.stopping.wait(0.05)  # idle only: busy rows are worked straight away
         except BaseException as exc:  # surfaced by stop(), so a crash fails the test loudly
             self.error = exc
@@ -151,7 +151,7 @@ def archived(provider: Provider, simulator: Simulator, count: int) -> list[Video
     """Completed videos made elsewhere, imported and archived (as `make run` seeds them)."""
     videos = []
     for remote in simulator.seed(count):
-        video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
+        video, _ = import_by_id(provider=provider, video_id=remote["id"])
         videos.append(video)
     drive(lambda: all(Video.objects.get(pk=v.pk).playable for v in videos))
     for video in videos:

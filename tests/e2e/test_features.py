@@ -14,8 +14,8 @@ from django.contrib.auth.models import User
 from PIL import Image
 from playwright.sync_api import Page, Request, expect
 
-from jobs import services
 from jobs.models import Provider, Video
+from jobs.services.submit import submit_remix
 from tests.conftest import Simulator, drive
 
 from .conftest import ROOT, Poller, archived, log_in
@@ -133,7 +133,7 @@ def test_a_batch_of_three_remixes_and_their_family(
     ]
 
     # One more generation, so the family has depth: a remix of the watercolour one.
-    child = services.submit_remix(
+    child = submit_remix(
         user=alice,
         source=batch_videos[1],
         prompt="the same scene as a watercolour, in winter",
@@ -222,7 +222,7 @@ def test_a_toast_on_another_page_and_no_requests_once_idle(
 
     page.on("request", record)
     log_in(page)
-    services.submit_remix(user=alice, source=source, prompt="sepia, please", key=uuid.uuid4())
+    submit_remix(user=alice, source=source, prompt="sepia, please", key=uuid.uuid4())
     page.goto("/usage/")  # a page without a table: only the notices partial can tell us
     expect(page).to_have_title("(1) Usage · Remix dashboard")
     toast = page.locator("#toasts .toast.success")

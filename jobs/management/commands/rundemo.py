@@ -8,13 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from io import StringIO
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from jobs.management.commands.seed_demo import report
+from jobs.services.demo import seed_demo
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -67,12 +68,12 @@ class Command(BaseCommand):
         ]
         try:
             self.wait_for(sim_port)
-            seed_out = StringIO()
-            call_command("seed_demo", base_url=f"http://127.0.0.1:{sim_port}/v1", stdout=seed_out)
-            self.stdout.write(seed_out.getvalue())
-            login = next(
-                (ln for ln in seed_out.getvalue().splitlines() if ln.startswith("login:")), ""
+            demo = seed_demo(
+                username=os.environ.get("DEMO_USERNAME", "admin"),
+                base_url=f"http://127.0.0.1:{sim_port}/v1",
             )
+            report(demo, self.stdout, self.stderr)
+            login = f"login: {demo.username} / {demo.password}"
             manage = [py, str(settings.BASE_DIR / "manage.py")]
             procs += [
                 subprocess.Popen(

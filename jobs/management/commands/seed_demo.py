@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import os
-import secrets
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 
-from jobs import services
-from jobs.models import CatalogEntry, Provider
-from jobs.provider import ProviderError
-
-# OpenAI's list prices before the 2026-09-24 shutdown (per second of output).
-SORA_PRICES = {
-    ("sora-2", "720x1280"): "0.10",
-    ("sora-2", "1280x720"): "0.10",
-    ("sora-2-pro", "720x1280"): "0.30",
-    ("sora-2-pro", "1280x720"): "0.30",
-    ("sora-2-pro", "1024x1792"): "0.50",
-    ("sora-2-pro", "1792x1024"): "0.50",
-}
-
-
-def seed_catalog(provider: Provider) -> None:
-    for (model, size), price in SORA_PRICES.items():
-        CatalogEntry.objects.get_or_create(
-            provider=provider,
-            model=model,
-            size=size,
-            defaults={"seconds": ["4", "8", "12"], "price_per_second": Decimal(price)},
-        )
+from jobs.services.demo import Demo, seed_demo
 
 
 class Command(BaseCommand):
@@ -46,45 +20,18 @@ class Command(BaseCommand):
         parser.add_argument("--no-sync", action="store_true", help="do not import samples")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        password = self.ensure_admin(options["username"])
-        provider, created = Provider.objects.get_or_create(
-            name=settings.PROVIDER_DEFAULT_NAME,
-            defaults={
-                "base_url": options["base_url"],
-                "api_key_env": settings.PROVIDER_DEFAULT_API_KEY_ENV,
-                "is_default": True,
-            },
+        demo = seed_demo(
+            username=options["username"], base_url=options["base_url"], sync=not options["no_sync"]
         )
-        if provider.base_url != options["base_url"]:
-            provider.base_url = options["base_url"]
-            provider.save(update_fields=["base_url"])
-        seed_catalog(provider)
-        if created:
-            self.stdout.write(f"provider “{provider}” at {provider.base_url}")
-        if not options["no_sync"]:
-            try:
-                seen, new = services.sync_from_provider(provider=provider)
-            except ProviderError as exc:
-                self.stderr.write(f"could not import sample videos: {exc}")
-            else:
-                self.stdout.write(f"imported {new} of {seen} videos from the provider")
-        self.stdout.write(f"login: {options['username']} / {password}")
+        report(demo, self.stdout, self.stderr)
 
-    def ensure_admin(self, username: str) -> str:
-        """Password from DEMO_PASSWORD, else generated once and kept in var/ (mode 600)."""
-        kept = Path(settings.BASE_DIR, "var", "demo-password")
-        password = os.environ.get("DEMO_PASSWORD") or (
-            kept.read_text().strip() if kept.exists() else secrets.token_urlsafe(12)
-        )
-        User = get_user_model()
-        user = User.objects.filter(username=username).first()
-        if user is None:
-            User.objects.create_superuser(username=username, password=password, email="")
-            if not os.environ.get("DEMO_PASSWORD"):
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                kept.write_text(password)
-                kept.chmod(0o600)
-        elif os.environ.get("DEMO_PASSWORD"):
-            user.set_password(password)
-            user.save(update_fields=["password"])
-        return password
+
+def report(demo: Demo, stdout: OutputWrapper, stderr: OutputWrapper) -> None:
+    """What seeding did, for the operator; `rundemo` prints the same."""
+    if demo.provider_created:
+        stdout.write(f"provider “{demo.provider}” at {demo.provider.base_url}")
+    if demo.sync_error:
+        stderr.write(f"could not import sample videos: {demo.sync_error}")
+    elif demo.synced is not None:
+        stdout.write(f"imported {demo.synced.new} of {demo.synced.seen} videos from the provider")
+    stdout.write(f"login: {demo.username} / {demo.password}")

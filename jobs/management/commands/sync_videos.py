@@ -7,8 +7,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from jobs import services
 from jobs.models import Provider
+from jobs.services.imports import sync_provider
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         failed = 0
         for provider in providers:
             try:
-                result = services.sync_provider(provider=provider)
+                result = sync_provider(provider=provider)
             except ValidationError as exc:
                 failed += 1
                 self.stderr.write(f"{provider}: {' '.join(exc.messages)}")

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
 
-from jobs import services
+from jobs import tracker
+from jobs.archive import remove_stale_partials
 
 SWEEP_SECONDS = 300  # how often a running tracker looks for downloads a dead worker left
 
@@ -44,7 +45,7 @@ class Lane:
         now = time.monotonic()
         if room > 0 and len(self.queue) < self.cap and now >= self.next_claim:
             asked = min(room, batch)
-            ids = services.claim_due(limit=asked, archives=self.archives)
+            ids = tracker.claim_due(limit=asked, archives=self.archives)
             self.queue.extend(ids)
             if len(ids) < asked:
                 self.next_claim = now + settings.TRACKER_IDLE_SECONDS
@@ -76,7 +77,7 @@ class Command(BaseCommand):
         self.stopping = False
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        removed = services.remove_stale_partials()
+        removed = remove_stale_partials()
         if removed:
             self.stdout.write(f"removed {removed} unfinished downloads left by a dead worker")
         reserved = max(1, threads // 4)  # for status reads: a burst of downloads cannot stall them
@@ -96,7 +97,7 @@ class Command(BaseCommand):
                             self.start(pool, lanes, threads)
                         break
                     if time.monotonic() - last_sweep > SWEEP_SECONDS:
-                        services.remove_stale_partials()
+                        remove_stale_partials()
                         last_sweep = time.monotonic()
                     if started == 0:  # nothing to start: wake when a thread frees up, or a tick
                         idle = settings.TRACKER_IDLE_SECONDS
@@ -107,7 +108,7 @@ class Command(BaseCommand):
             finally:
                 # Claimed but never started: hand them back now rather than when the lease
                 # runs out, so a restarted (or another) tracker takes them at once.
-                services.release_claims(ids=[pk for lane in lanes for pk in lane.queue])
+                tracker.release_claims(ids=[pk for lane in lanes for pk in lane.queue])
                 self._close_thread_connections(pool, threads)
         self.stdout.write("tracker stopped")
 
@@ -136,7 +137,7 @@ class Command(BaseCommand):
         # more than the job on PostgreSQL); Django replaces it when too old or broken.
         close_old_connections()
         try:
-            services.process_claimed(video_id=video_id)
+            tracker.process_claimed(video_id=video_id)
         except BaseException:
             connection.close()  # whatever broke may have broken the connection too
             raise

@@ -1,0 +1,14 @@
+"""Template context for every page: my notices, read only when a template shows them."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from jobs.notify import take_notifications
+
+
+def notices(request: HttpRequest) -> dict[str, object]:
+    # Lazy: taking notices marks them as told, so only a page that shows them may take them
+    # (the admin's pages render with this context too, and show none).
+    return {"notices": SimpleLazyObject(lambda: take_notifications(user=request.user))}

@@ -1,0 +1,1 @@
+"""Pure helpers with no database access, each tested on its own."""

@@ -1,0 +1,224 @@
+"""Every write of a video's provider-owned state, and the history row that records it.
+
+Callers hold the lease on the row (the tracker) or act for a user (services). Nothing here
+talks to the provider or enqueues work: the tracker acts on what these writes leave behind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import notify
+from jobs.models import StatusChange, Video
+from jobs.provider.schema import RemoteVideo
+
+
+def history(
+    video: Video, old: str, new: str, *, via: str, progress: int | None = None, note: str = ""
+) -> None:
+    StatusChange.objects.create(
+        video=video,
+        from_status=old,
+        to_status=new,
+        via=via,
+        progress=video.progress if progress is None else progress,
+        note=note[:300],
+    )
+
+
+@transaction.atomic
+def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
+    """Bring the local row in line with a provider snapshot, recording any transition."""
+    # The provider comes along (next_poll_delay reads it); only the video row is locked.
+    video = (
+        Video.objects.select_for_update(of=("self",)).select_related("provider").get(pk=video_id)
+    )
+    now = timezone.now()
+    known = video.submission in (Video.Submission.SUBMITTED, Video.Submission.IMPORTED)
+    if video.submission in (Video.Submission.PENDING, Video.Submission.UNKNOWN):
+        video.submission = Video.Submission.SUBMITTED
+        video.video_id = remote.id
+    if known and video.status in Video.TERMINAL and via != StatusChange.Via.IMPORT:
+        # A finished job stays finished, even if a late or out-of-order answer disagrees.
+        video.next_poll_at = _next_step_after_terminal(video, now)
+        video.save(update_fields=["next_poll_at", "submission", "video_id", "updated_at"])
+        return video
+
+    old_status, old_progress, previous_read = video.status, video.progress, video.last_polled_at
+    status, error_code, error_message = _interpret_status(remote)
+    video.status = status
+    video.model = remote.model or video.model
+    video.size = remote.size or video.size
+    video.seconds = remote.seconds or video.seconds
+    if remote.prompt is not None:
+        video.prompt = remote.prompt
+    video.created_at = remote.created_at or video.created_at
+    video.completed_at = remote.completed_at
+    video.expires_at = remote.expires_at
+    # Record lineage from the source we submitted: gateways may echo an upstream id instead.
+    video.remixed_from_video_id = video.remixed_from_video_id or remote.remixed_from_video_id or ""
+    video.error_code, video.error_message = error_code, error_message
+    if status == Video.Status.COMPLETED:
+        video.progress = 100
+    elif status == old_status:
+        video.progress = max(old_progress, remote.progress)  # progress never goes backwards
+    else:
+        video.progress = remote.progress
+    video.poll_errors, video.last_error = 0, ""
+    video.last_polled_at = now
+
+    if status in Video.ACTIVE:
+        delay = next_poll_delay(
+            video, remote, old_status=old_status, old_progress=old_progress, previous=previous_read
+        )
+        video.next_poll_at = now + timedelta(seconds=delay)
+    else:
+        _finish(video)
+        if status == Video.Status.FAILED:
+            video.asset_state = Video.Assets.NONE
+        video.next_poll_at = _next_step_after_terminal(video, now)
+    video.save()
+    if status != old_status or via in (StatusChange.Via.SUBMIT, StatusChange.Via.IMPORT):
+        history(
+            video,
+            old_status if via != StatusChange.Via.IMPORT else "",
+            status,
+            via=via,
+            progress=video.progress,
+        )
+    return video
+
+
+def _finish(video: Video) -> None:
+    """A job reached a final state: its owner hears of it (toast, and e-mail where enabled)."""
+    video.notify_pending = video.owner_id is not None
+    notify.email_when_final(video)
+
+
+def _next_step_after_terminal(video: Video, now: datetime) -> datetime | None:
+    if video.status == Video.Status.COMPLETED and video.asset_state == Video.Assets.PENDING:
+        return now  # archive straight away: assets expire (about an hour at OpenAI)
+    return None
+
+
+def _interpret_status(remote: RemoteVideo) -> tuple[str, str, str]:
+    if remote.status in Video.Status.values:
+        return remote.status, remote.error_code or "", remote.error_message or ""
+    # The reference allows for states it does not list (e.g. batch "expired"): treat them as a
+    # generic terminal failure, in words, rather than polling forever.
+    return (
+        Video.Status.FAILED,
+        "unknown_status",
+        f"The provider reported a status this dashboard does not know: “{remote.status}”.",
+    )
+
+
+def reject(*, video_id: int, code: str, message: str, param: str | None = None) -> None:
+    """The provider refused the submission: a final failure, with its reason in words."""
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        if param and param not in message:
+            message = f"{message} (field: {param})"
+        old = video.status
+        video.submission = Video.Submission.REJECTED
+        video.status = Video.Status.FAILED
+        video.error_code, video.error_message = code[:100], message
+        video.asset_state = Video.Assets.NONE
+        video.next_poll_at = None
+        video.last_error = ""
+        _finish(video)
+        video.save()
+        history(video, old, video.status, via=StatusChange.Via.SUBMIT, note=f"Rejected: {code}")
+
+
+def forget(*, video_id: int) -> None:
+    """The provider answered 404 for a job it had accepted: say so plainly and stop asking."""
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        old = video.status
+        video.status = Video.Status.FAILED
+        video.error_code = "not_found_at_provider"
+        video.error_message = "The provider no longer knows this job (it answered 404)."
+        video.asset_state = (
+            Video.Assets.NONE if old != Video.Status.COMPLETED else video.asset_state
+        )
+        video.next_poll_at = None
+        _finish(video)
+        video.save()
+        history(video, old, video.status, via=StatusChange.Via.POLL, note="404 at the provider")
+
+
+def mark_assets_expired(*, video_id: int) -> None:
+    Video.objects.filter(pk=video_id).update(
+        asset_state=Video.Assets.EXPIRED,
+        next_poll_at=None,
+        last_error="The provider's download links expired before the files could be archived.",
+    )
+
+
+def settle(video_id: int) -> None:
+    """Nothing left to do for this row: no worker looks at it again by itself."""
+    Video.objects.filter(pk=video_id).update(next_poll_at=None)
+
+
+def back_off(video_id: int, message: str, retry_after: float | None = None) -> None:
+    """Try again later: exponential in consecutive failures, or what the provider asked for."""
+    video = Video.objects.get(pk=video_id)
+    errors = min(video.poll_errors + 1, 30)
+    delay = min(settings.POLL_MIN_SECONDS * 2**errors, settings.POLL_MAX_SECONDS * 4)
+    if retry_after is not None:
+        delay = max(delay if errors > 3 else 0, retry_after)
+    Video.objects.filter(pk=video_id).update(
+        poll_errors=errors,
+        last_error=message[:1000],
+        next_poll_at=timezone.now() + timedelta(seconds=delay),
+    )
+
+
+def next_poll_delay(
+    video: Video,
+    remote: RemoteVideo,
+    *,
+    old_status: str,
+    old_progress: int,
+    previous: datetime | None,
+) -> float:
+    """Adaptive: rare while far from done, sooner as completion nears.
+
+    With webhooks the provider tells us when a job finishes, so polling is only a slow fallback.
+    The provider's own `openai-poll-after-ms` is a floor: asking sooner only spends its quota.
+    """
+    low, high = settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS
+    if video.provider.webhooks_enabled:
+        return float(settings.POLL_WEBHOOK_SECONDS)
+    floor = max(low, remote.poll_after or 0.0)
+    eta = _eta_seconds(remote, old_status, old_progress, previous)
+    if eta is None:
+        delay = low * 2
+    else:
+        # Aim just past the predicted finish, but re-check at 3/4 of a long wait in case the
+        # estimate is off; near the end this converges to the minimum interval.
+        delay = eta * 0.75 if eta > 4 * low else eta + 0.2
+    return float(min(max(delay, floor), high))
+
+
+def _eta_seconds(
+    remote: RemoteVideo, old_status: str, old_progress: int, previous: datetime | None
+) -> float | None:
+    """Seconds left, from the progress made since the previous read.
+
+    Not from creation: that would count the time spent queued as rendering and predict a
+    finish far too late (measured in bench/p2_provider_load.py: 1.5× the reads of a naive loop).
+    """
+    moving = Video.Status.IN_PROGRESS
+    if remote.status != moving or old_status != moving or previous is None:
+        return None
+    elapsed = (timezone.now() - previous).total_seconds()
+    gained = remote.progress - old_progress
+    if elapsed <= 0 or gained <= 0:
+        return None
+    return (100 - remote.progress) * elapsed / gained

@@ -1,0 +1,1 @@
+"""Everything that speaks HTTP to a provider; no Django. Import from the submodules."""

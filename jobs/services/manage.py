@@ -1,0 +1,92 @@
+"""Looking after existing jobs and providers: delete, refresh, archive again, check connection."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs import tasks
+from jobs.archive import delete_files
+from jobs.models import ARCHIVING, Provider, Video
+from jobs.provider.errors import AuthenticationFailed, NotFound, NoVideosApi, ProviderError
+
+
+def delete_video(*, video: Video, user: User) -> None:
+    """Delete at the provider too, then locally. Only the owner or staff may."""
+    if not video.can_be_managed_by(user):
+        raise PermissionDenied("Only the person who submitted it, or staff, can delete it.")
+    if video.is_active and video.submission == Video.Submission.SUBMITTED:
+        raise ValidationError("This job is still running; the provider only deletes finished jobs.")
+    if video.submission in (Video.Submission.PENDING, Video.Submission.UNKNOWN):
+        # Take it away from the workers first so it cannot be sent while we delete it.
+        if not Video.objects.filter(pk=video.pk, submission=video.submission).update(
+            next_poll_at=None, submission=Video.Submission.REJECTED
+        ):
+            raise ValidationError("The job changed while deleting; try again.")
+        video.refresh_from_db()
+        if video.submission != Video.Submission.REJECTED:
+            raise ValidationError("The job was just submitted; wait until it finishes.")
+    if video.video_id and video.submission in (
+        Video.Submission.SUBMITTED,
+        Video.Submission.IMPORTED,
+    ):
+        try:
+            video.provider.client().delete(video.video_id)
+        except NotFound:
+            pass  # already gone there (expired or deleted elsewhere)
+        except ProviderError as exc:
+            raise ValidationError(f"The provider could not delete it: {exc}") from exc
+    files = [
+        str(f.name)
+        for f in (
+            video.video_file,
+            video.thumbnail_file,
+            video.spritesheet_file,
+            video.input_reference,
+        )
+        if f
+    ]
+    video.delete()
+    delete_files(files)
+
+
+def rearchive(*, video_id: int) -> None:
+    """Admin action: fetch the assets again (e.g. after files were lost)."""
+    Video.objects.filter(pk=video_id, status=Video.Status.COMPLETED).update(
+        asset_state=Video.Assets.PENDING, next_poll_at=timezone.now(), poll_errors=0
+    )
+    tasks.nudge(video_id)
+
+
+def refresh_now(*, video_id: int) -> None:
+    """Admin/webhook: look at this video at the next opportunity."""
+    Video.objects.filter(pk=video_id).filter(Q(status__in=Video.ACTIVE) | ARCHIVING).exclude(
+        submission=Video.Submission.REJECTED
+    ).update(next_poll_at=timezone.now())
+    tasks.nudge(video_id)
+
+
+def check_provider(*, provider: Provider) -> tuple[int, str]:
+    """Plain words on whether the base URL speaks the Videos API and the key is accepted."""
+    if not provider.api_key:
+        return messages.ERROR, (
+            f"the environment variable {provider.api_key_env} is not set, so "
+            "there is no API key to send."
+        )
+    try:
+        provider.client().check()
+    except NoVideosApi:
+        return messages.ERROR, (
+            "this provider does not offer the Videos API (GET /videos "
+            "answered 404). OpenAI's own hosted API shut down on 2026-09-24; "
+            "use a gateway or re-host that speaks it."
+        )
+    except AuthenticationFailed as exc:
+        return messages.ERROR, f"the Videos API answered, but the key was refused: {exc}"
+    except ProviderError as exc:
+        return messages.WARNING, f"could not check: {exc}"
+    models = ", ".join(provider.model_ids()) or "none configured"
+    return messages.SUCCESS, f"the Videos API answers and the key is accepted. Models: {models}."

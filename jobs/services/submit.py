@@ -1,0 +1,216 @@
+"""Recording what a user asks for: create, remix, a batch of remixes, a retry.
+
+The row is written before any HTTP call, so the prompt is never lost; the web request does not
+talk to the provider at all (the worker does), so it never waits on provider retries. Each
+form carries an idempotency key: the same key always yields the same job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import lifecycle, tasks
+from jobs.lib.images import check_reference_image
+from jobs.lib.prompts import BATCH_MAX_JOBS, clean_prompt
+from jobs.models import Batch, CatalogEntry, Provider, StatusChange, Video
+from jobs.selectors import estimate_cost
+from jobs.services.budgets import check_budget
+
+
+def submit_remix(
+    *, user: User, source: Video, prompt: str, key: uuid.UUID, batch: Batch | None = None
+) -> Video:
+    """Record a remix of a completed video and queue its submission."""
+    prompt = clean_prompt(prompt)
+    provider = source.provider
+    provider.require("remix")
+    if source.status != Video.Status.COMPLETED or not source.video_id:
+        raise ValidationError("Only a completed video can be remixed.")
+    return _record(
+        user=user,
+        key=key,
+        provider=provider,
+        batch=batch,
+        defaults={
+            "source": source,
+            "prompt": prompt,
+            "model": source.model,
+            "size": source.size,
+            "seconds": source.seconds,
+            "remixed_from_video_id": source.video_id,
+            "cost_estimate": estimate_cost(provider, source.model, source.size, source.seconds)
+            or Decimal("0"),
+        },
+    )
+
+
+def submit_create(
+    *,
+    user: User,
+    provider: Provider,
+    prompt: str,
+    model: str,
+    size: str,
+    seconds: str,
+    key: uuid.UUID,
+    input_reference: File | None = None,
+) -> Video:
+    """Record a new video from a prompt (and optionally a first-frame image)."""
+    prompt = clean_prompt(prompt)
+    provider.require("create")
+    entry = CatalogEntry.objects.filter(provider=provider, model=model, size=size).first()
+    if entry is None or seconds not in entry.seconds:
+        raise ValidationError(f"{model} does not offer {seconds} s at {size}.")
+    if input_reference is not None:  # checked here, so no caller can skip it
+        input_reference.name = "reference" + check_reference_image(input_reference, size)
+    # One transaction: the worker is only told (on commit) once the reference is saved too.
+    with transaction.atomic():
+        video = _record(
+            user=user,
+            key=key,
+            provider=provider,
+            defaults={
+                "prompt": prompt,
+                "model": model,
+                "size": size,
+                "seconds": seconds,
+                "cost_estimate": entry.price_per_second * int(seconds),
+            },
+        )
+        if input_reference is not None and not video.input_reference:
+            video.input_reference.save(input_reference.name or "reference", input_reference)
+    return video
+
+
+def batch_job_key(key: uuid.UUID, index: int) -> uuid.UUID:
+    """Deterministic per-job key: the same form posted twice finds the same jobs."""
+    return uuid.uuid5(key, str(index))
+
+
+def submit_batch(*, user: User, source: Video, prompts: list[str], key: uuid.UUID) -> Batch:
+    """Several remixes of one source, each its own job, grouped as a Batch. All or nothing."""
+    if not prompts:
+        raise ValidationError({"prompts": "Write at least one prompt, one per line."})
+    if len(prompts) > BATCH_MAX_JOBS:
+        raise ValidationError(
+            {"prompts": f"That is {len(prompts)} jobs; a batch holds at most {BATCH_MAX_JOBS}."}
+        )
+    cleaned = []
+    for number, prompt in enumerate(prompts, 1):
+        try:
+            cleaned.append(clean_prompt(prompt))
+        except ValidationError as exc:
+            raise ValidationError(
+                {"prompts": f"Prompt {number}: {' '.join(exc.messages)}"}
+            ) from exc
+    keys = [batch_job_key(key, i) for i in range(len(cleaned))]
+    with transaction.atomic():
+        batch, _ = Batch.objects.get_or_create(
+            idempotency_key=key, defaults={"owner": user, "source": source}
+        )
+        if batch.owner_id != user.pk:
+            raise PermissionDenied("That form belongs to somebody else.")
+        new = len(keys) - Video.objects.filter(idempotency_key__in=keys).count()
+        unit = estimate_cost(source.provider, source.model, source.size, source.seconds)
+        # The whole batch against the budget first: otherwise it could stop half-way.
+        check_budget(user=user, cost=(unit or Decimal("0")) * new, what=f"batch of {new} remixes")
+        for job_key, prompt in zip(keys, cleaned, strict=True):
+            submit_remix(user=user, source=source, prompt=prompt, key=job_key, batch=batch)
+    return batch
+
+
+def retry_video(*, user: User, video: Video, key: uuid.UUID) -> Video:
+    """A failed job again, as a new job with the same inputs (prompt, settings, source, image).
+
+    `key` is minted when the Retry button is rendered, so a double click makes one retry.
+    """
+    existing = Video.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.owner_id != user.pk:
+            raise PermissionDenied("That form belongs to somebody else.")
+        if existing.retry_of_id != video.pk:
+            raise ValidationError("This form was already used for another job; reload the page.")
+        return existing
+    if not video.can_be_managed_by(user):
+        raise PermissionDenied("Only the person who submitted it, or staff, can retry it.")
+    if video.is_active or video.status != Video.Status.FAILED:
+        raise ValidationError("Only a failed job can be retried.")
+    provider = video.provider
+    remixed_from = video.remixed_from_video_id or (video.source.video_id if video.source else "")
+    provider.require("remix" if video.is_remix else "create")
+    if video.is_remix and not remixed_from:
+        raise ValidationError("The source of this remix is unknown, so it cannot be retried.")
+    cost = estimate_cost(provider, video.model, video.size, video.seconds)
+    with transaction.atomic():  # the worker hears of it only once the image is copied too
+        new = _record(
+            user=user,
+            key=key,
+            provider=provider,
+            batch=video.batch,
+            defaults={
+                "prompt": video.prompt,
+                "model": video.model,
+                "size": video.size,
+                "seconds": video.seconds,
+                "source": video.source,
+                "remixed_from_video_id": remixed_from or "",
+                "cost_estimate": video.cost_estimate if cost is None else cost,
+                "retry_of": video,
+            },
+        )
+        if video.input_reference and not new.input_reference:
+            try:
+                with video.input_reference.open("rb") as image:
+                    new.input_reference.save(Path(video.input_reference.name or "").name, image)
+            except FileNotFoundError:
+                raise ValidationError(
+                    "The reference image of the failed job is gone, so it cannot be retried "
+                    "as it was; create a new video instead."
+                ) from None
+    return new
+
+
+def _record(
+    *,
+    user: User,
+    key: uuid.UUID,
+    provider: Provider,
+    defaults: dict[str, Any],
+    batch: Batch | None = None,
+) -> Video:
+    with transaction.atomic():
+        if not Video.objects.filter(idempotency_key=key).exists():
+            # A resubmitted form finds its job: nothing new is spent, so no budget check.
+            what = "remix" if defaults.get("remixed_from_video_id") else "video"
+            check_budget(user=user, cost=defaults.get("cost_estimate") or Decimal("0"), what=what)
+        video, created = Video.objects.get_or_create(
+            idempotency_key=key,
+            defaults={
+                **defaults,
+                "owner": user,
+                "provider": provider,
+                "batch": batch,
+                "next_poll_at": timezone.now(),
+            },
+        )
+        if video.owner_id != user.pk:
+            raise PermissionDenied("That form belongs to somebody else.")
+        if created:
+            lifecycle.history(
+                video,
+                "",
+                Video.Status.QUEUED,
+                via=StatusChange.Via.LOCAL,
+                note="Recorded; waiting to submit",
+            )
+            tasks.nudge_on_commit(video.pk)
+    return video
