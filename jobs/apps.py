@@ -6,6 +6,3 @@ from django.apps import AppConfig
 class JobsConfig(AppConfig):
     name = "jobs"
     verbose_name = "Video jobs"
-
-    def ready(self) -> None:
-        from jobs import auth  # noqa: F401  (connects the login-throttling signal receivers)

@@ -39,7 +39,7 @@ def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
     )
     now = timezone.now()
     known = video.submission in (Video.Submission.SUBMITTED, Video.Submission.IMPORTED)
-    if video.submission in (Video.Submission.PENDING, Video.Submission.UNKNOWN):
+    if video.submission in Video.WAITING:
         video.submission = Video.Submission.SUBMITTED
         video.video_id = remote.id
     if known and video.status in Video.TERMINAL and via != StatusChange.Via.IMPORT:

@@ -25,8 +25,22 @@ PROVIDER_ID_LENGTH = 512
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 
 env_var_name = RegexValidator(
-    r"^[A-Z_][A-Z0-9_]*$", "Use an environment variable NAME, like SORA_API_KEY."
+    r"^[A-Z_][A-Z0-9_]*$", "Use an environment variable NAME, like PROVIDER_KEY_SORA."
 )
+
+
+def provider_key_variable(name: str) -> None:
+    """Only variables meant for provider keys: any other (SECRET_KEY, DATABASE_URL…) would be
+    sent as a Bearer token to whatever base URL a staff user typed in."""
+    allowed = settings.PROVIDER_KEY_VARIABLES
+    if name.startswith(settings.PROVIDER_KEY_PREFIX) or name in allowed:
+        return
+    others = f" or one of {', '.join(allowed)}" if allowed else ""
+    raise ValidationError(
+        f"“{name}” is not a provider key variable: its name must start with "
+        f"{settings.PROVIDER_KEY_PREFIX}{others} (PROVIDER_KEY_VARIABLES). Other variables "
+        "hold the site's own secrets and are never sent to a provider."
+    )
 
 
 def owner_or_staff(owner_id: int | None, user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -44,9 +58,9 @@ class Provider(models.Model):
     api_key_env = models.CharField(
         "API key variable",
         max_length=100,
-        validators=[env_var_name],
-        help_text="Name of the environment variable that holds the API key (the key itself is "
-        "never stored here).",
+        validators=[env_var_name, provider_key_variable],
+        help_text="Name of the environment variable that holds the API key, starting with "
+        "PROVIDER_KEY_ (the key itself is never stored here).",
     )
     webhook_secret_env = models.CharField(
         "webhook secret variable",
@@ -61,6 +75,12 @@ class Provider(models.Model):
         "list / import",
         default=True,
         help_text="Some gateways cannot list jobs without a routing hint.",
+    )
+    honours_idempotency = models.BooleanField(
+        "honours Idempotency-Key",
+        default=False,
+        help_text="The provider returns the first job for a repeated Idempotency-Key. Only then "
+        "is a create whose answer was lost sent again without a lookup first.",
     )
     webhooks_enabled = models.BooleanField(
         "webhooks",
@@ -84,6 +104,10 @@ class Provider(models.Model):
 
     @property
     def api_key(self) -> str:
+        try:  # checked again here: a row written before the rule, or by hand, must not leak
+            provider_key_variable(self.api_key_env)
+        except ValidationError:
+            return ""
         return os.environ.get(self.api_key_env, "")
 
     @property
@@ -167,7 +191,7 @@ class VideoQuerySet(models.QuerySet["Video"]):
     """The lifecycle's states as queries; each mirrors the property of the same name."""
 
     def active(self) -> VideoQuerySet:
-        return self.filter(status__in=Video.ACTIVE).exclude(submission=Video.Submission.REJECTED)
+        return self.filter(status__in=Video.ACTIVE).exclude(submission__in=Video.HALTED)
 
     def archiving(self) -> VideoQuerySet:
         return self.filter(ARCHIVING)
@@ -197,7 +221,9 @@ class Video(models.Model):
 
     class Submission(models.TextChoices):
         PENDING = "pending", "Waiting to submit"
+        SENDING = "sending", "Sending"  # the POST is (or was) on its way: never resend blindly
         UNKNOWN = "unknown", "Checking submission"  # sent, but the answer was lost
+        UNCONFIRMED = "unconfirmed", "Could not confirm the submission"  # the user decides
         SUBMITTED = "submitted", "Submitted"
         REJECTED = "rejected", "Rejected"
         IMPORTED = "imported", "Imported"
@@ -206,10 +232,15 @@ class Video(models.Model):
         PENDING = "pending", "Pending"
         ARCHIVED = "archived", "Archived"
         EXPIRED = "expired", "Expired before archiving"
+        BROKEN = "broken", "Could not be archived"  # verification failed every time
         NONE = "none", "No assets"  # failed or rejected jobs never have any
 
     ACTIVE = (Status.QUEUED, Status.IN_PROGRESS)
     TERMINAL = (Status.COMPLETED, Status.FAILED)
+    # Not at the provider yet, as far as we know; the worker sends it or looks it up.
+    WAITING = (Submission.PENDING, Submission.SENDING, Submission.UNKNOWN)
+    # Stopped here: refused, or waiting for the user to decide after an unconfirmed send.
+    HALTED = (Submission.REJECTED, Submission.UNCONFIRMED)
 
     # --- provider-owned: the Video object ---------------------------------------------------
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="videos")
@@ -261,6 +292,9 @@ class Video(models.Model):
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     submission = models.CharField(max_length=16, choices=Submission, default=Submission.PENDING)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the create/remix POST was last sent"
+    )
     input_reference = models.FileField(upload_to="references/%Y/%m/", blank=True, max_length=300)
     cost_estimate = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     requested_at = models.DateTimeField(default=timezone.now, db_index=False)
@@ -276,6 +310,9 @@ class Video(models.Model):
     thumbnail_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
     spritesheet_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
     archived_at = models.DateTimeField(null=True, blank=True)
+    archive_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Downloads that failed verification or broke off, in a row"
+    )
     notify_pending = models.BooleanField(
         default=False, help_text="The owner has not yet been told that it finished"
     )
@@ -317,7 +354,7 @@ class Video(models.Model):
     @property
     def is_active(self) -> bool:
         """Still moving: waiting to submit, queued or rendering."""
-        return self.submission != self.Submission.REJECTED and self.status in self.ACTIVE
+        return self.submission not in self.HALTED and self.status in self.ACTIVE
 
     @property
     def is_final(self) -> bool:
@@ -335,7 +372,7 @@ class Video(models.Model):
 
     @property
     def display_status(self) -> str:
-        if self.submission in (self.Submission.PENDING, self.Submission.UNKNOWN):
+        if self.submission in (*self.WAITING, self.Submission.UNCONFIRMED):
             return self.get_submission_display()
         if self.submission == self.Submission.REJECTED:
             return "Rejected"
@@ -344,8 +381,10 @@ class Video(models.Model):
     @property
     def status_key(self) -> str:
         """A CSS-friendly state name for the badge."""
-        if self.submission in (self.Submission.PENDING, self.Submission.UNKNOWN):
+        if self.submission in self.WAITING:
             return "waiting"
+        if self.submission == self.Submission.UNCONFIRMED:
+            return "unconfirmed"
         if self.submission == self.Submission.REJECTED:
             return "failed"
         return self.status
@@ -410,20 +449,6 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.webhook_id}"
-
-
-class LoginFailure(models.Model):
-    """Failed log-ins per username and address, for throttling."""
-
-    username = models.CharField(max_length=150)
-    address = models.GenericIPAddressField(null=True)
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        indexes = [models.Index(fields=["username", "at"], name="login_failure_recent")]
-
-    def __str__(self) -> str:
-        return f"{self.username} at {self.at:%Y-%m-%d %H:%M}"
 
 
 # --- budgets ---------------------------------------------------------------------

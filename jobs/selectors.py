@@ -55,7 +55,7 @@ def videos_for_table(*, user: User, filters: TableFilters) -> QuerySet[Video]:
     if filters.mine:
         qs = qs.filter(owner=user)
     if filters.status == "waiting":
-        qs = qs.filter(submission__in=[Video.Submission.PENDING, Video.Submission.UNKNOWN])
+        qs = qs.filter(submission__in=Video.WAITING)
     elif filters.status:
         qs = qs.filter(status=filters.status)
     if filters.model:

@@ -79,9 +79,9 @@ def process_claimed(*, video_id: int) -> None:
     """Do the next step for a video this worker holds the lease on."""
     video = Video.objects.select_related("provider", "source").get(pk=video_id)
     try:
-        if video.submission in (Video.Submission.PENDING, Video.Submission.UNKNOWN):
+        if video.submission in Video.WAITING:
             send_submission(video)
-        elif video.submission == Video.Submission.REJECTED:
+        elif video.submission in Video.HALTED:
             lifecycle.settle(video.pk)
         elif video.status in Video.ACTIVE:
             refresh_video(video)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "jobs",
 ]
 
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out log-in itself
 ]
 
 ROOT_URLCONF = "remixsite.urls"
@@ -85,6 +88,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# SQLite's file lives in var/, which a fresh clone does not have yet: every command
+# (including `check --deploy`) must be able to open the database.
+(BASE_DIR / "var").mkdir(exist_ok=True)
 
 DATABASES = {
     "default": env.dj_db_url(
@@ -129,7 +136,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# Absolute, whatever the environment says: the media view and the archiver compare paths.
+MEDIA_ROOT = (BASE_DIR / env.str("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))).resolve()
 MEDIA_URL = "media/"  # served by jobs.views.media, behind login, with Range support
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -177,9 +185,21 @@ X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-# Login throttling: failed attempts per username+IP inside the window before a lock-out.
+# Login throttling (django-axes, on our log-in form and the admin's): after LOGIN_FAILURE_LIMIT
+# failures for one username from one address, or from one address across usernames (password
+# spraying), log-ins from there are refused for LOGIN_FAILURE_WINDOW_SECONDS. Attempts made
+# while locked out do not extend it, and older failures are cleaned away.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env.bool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
+)
 
 MAILERS = {
     "default": {
@@ -195,6 +215,20 @@ PROVIDER_DEFAULT_BASE_URL = env.str("PROVIDER_DEFAULT_BASE_URL", "http://127.0.0
 PROVIDER_DEFAULT_API_KEY_ENV = env.str("PROVIDER_DEFAULT_API_KEY_ENV", "SIMULATOR_API_KEY")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", 30)
 PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", 2)
+# A provider is untrusted input: every answer is bounded (docs/security.md lists them all).
+# Only these environment variables may hold a provider's key (never SECRET_KEY & co.).
+PROVIDER_KEY_PREFIX = "PROVIDER_KEY_"
+PROVIDER_KEY_VARIABLES: list[str] = env.list("PROVIDER_KEY_VARIABLES", ["SIMULATOR_API_KEY"])
+# Whole-request deadline for API calls (a body trickling a byte at a time included).
+PROVIDER_DEADLINE_SECONDS = env.float("PROVIDER_DEADLINE_SECONDS", 60)
+PROVIDER_JSON_MAX_BYTES = env.int("PROVIDER_JSON_MAX_BYTES", 1_048_576)  # one Video object
+PROVIDER_LIST_MAX_BYTES = env.int("PROVIDER_LIST_MAX_BYTES", 8_388_608)  # one page of a list
+PROVIDER_MAX_REDIRECTS = env.int("PROVIDER_MAX_REDIRECTS", 3)  # content downloads only
+SYNC_MAX_PAGES = env.int("SYNC_MAX_PAGES", 1000)
+# Archives: at most this large; a download may take 60 s plus 1 s per ASSET_MIN_RATE bytes.
+MAX_ASSET_BYTES = env.int("MAX_ASSET_BYTES", 2_147_483_648)
+ASSET_MIN_RATE = env.int("ASSET_MIN_RATE", 262_144)
+ARCHIVE_MAX_ATTEMPTS = env.int("ARCHIVE_MAX_ATTEMPTS", 5)
 
 # Tracking loop (manage.py track_videos).
 # An idle tracker looks for due work this often: one indexed query (bench/p4_staleness.py).
@@ -217,4 +251,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-AUTHENTICATION_BACKENDS = ["jobs.auth.ThrottledModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]

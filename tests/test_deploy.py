@@ -181,11 +181,11 @@ class EchoingHandler(StandInHandler):
 
 @pytest.fixture
 def echoing(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
-    monkeypatch.setenv("ECHO_API_KEY", KEY)
+    monkeypatch.setenv("PROVIDER_KEY_ECHO", KEY)
     monkeypatch.setenv("SIMULATOR_API_KEY", KEY)
     with serving(EchoingHandler) as base_url:
         yield Provider.objects.create(
-            name="Echoing gateway", base_url=base_url, api_key_env="ECHO_API_KEY"
+            name="Echoing gateway", base_url=base_url, api_key_env="PROVIDER_KEY_ECHO"
         )
 
 

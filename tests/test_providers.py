@@ -71,7 +71,7 @@ class TestCheckConnection:
 
     def test_a_missing_environment_variable_is_named(self, db, simulator, monkeypatch) -> None:
         monkeypatch.delenv("NOT_SET_FOR_THIS_TEST", raising=False)
-        provider = other("No key", simulator.base_url, api_key_env="NOT_SET_FOR_THIS_TEST")
+        provider = other("No key", simulator.base_url, api_key_env="PROVIDER_KEY_NOT_SET_FOR_THIS_TEST")
         level, text = check_provider(provider=provider)
         assert level == messages.ERROR
         assert "NOT_SET_FOR_THIS_TEST is not set" in text

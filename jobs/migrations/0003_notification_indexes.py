@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0002_beyond_remix'),
+        ('jobs', '0002_batches_budgets_retries'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -110,6 +110,14 @@ class AssetsExpired(ProviderRejected):
     """410, or a 400 saying the assets expired: the files can no longer be downloaded."""
 
 
+class InvalidAnswer(ProviderError):
+    """The provider answered, but with something this dashboard will not use: a body over its
+    size cap, a field longer than its column, a NUL, media of the wrong type, a redirect to a
+    forbidden address. Not transient (asking again gets the same answer), so never retried as
+    if it were; after a POST the job may well exist at the provider, so never re-sent either.
+    """
+
+
 class NoVideosApi(ProviderRejected):
     """404 on the collection itself, or a non-API 404: the base URL is not a Videos API."""
 

@@ -20,7 +20,7 @@ def delete_video(*, video: Video, user: User) -> None:
         raise PermissionDenied("Only the person who submitted it, or staff, can delete it.")
     if video.is_active and video.submission == Video.Submission.SUBMITTED:
         raise ValidationError("This job is still running; the provider only deletes finished jobs.")
-    if video.submission in (Video.Submission.PENDING, Video.Submission.UNKNOWN):
+    if video.submission in (*Video.WAITING, Video.Submission.UNCONFIRMED):
         # Take it away from the workers first so it cannot be sent while we delete it.
         if not Video.objects.filter(pk=video.pk, submission=video.submission).update(
             next_poll_at=None, submission=Video.Submission.REJECTED
@@ -64,7 +64,7 @@ def rearchive(*, video_id: int) -> None:
 def refresh_now(*, video_id: int) -> None:
     """Admin/webhook: look at this video at the next opportunity."""
     Video.objects.filter(pk=video_id).filter(Q(status__in=Video.ACTIVE) | ARCHIVING).exclude(
-        submission=Video.Submission.REJECTED
+        submission__in=Video.HALTED
     ).update(next_poll_at=timezone.now())
     tasks.nudge(video_id)
 

@@ -9,6 +9,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Its first name; databases migrated under it keep working.
+    replaces = [("jobs", "0002_beyond_remix")]
+
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
         ("jobs", "0001_initial"),
