@@ -9,23 +9,29 @@ PG_URL ?= postgres://root@127.0.0.1:5432/test
 PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$HOME/.pyenv/versions/3.12*/bin/python3 $$HOME/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.1[2-9]*/bin/python3; do \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; break; }; done)
 
-.PHONY: help venv run test lint test-sqlite test-postgres browser bench clean
+.PHONY: help venv dev run test lint test-sqlite test-postgres browser bench clean
 
 help:
 	@echo "make run   - set up and start simulator + web + workers on SQLite"
-	@echo "make test  - ruff, then the whole suite on SQLite and on PostgreSQL"
+	@echo "make test  - ruff (lint, format), mypy, then the whole suite on SQLite and on PostgreSQL"
 	@echo "make bench - run the benchmarks in bench/"
 
+# `make run` installs what running needs; `make test` adds the test and check tools.
 $(VENV)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "No Python >= 3.12 found: install one (e.g. pyenv install 3.12) or run make PYTHON=/path/to/python3.12"; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "$(PYTHON) is older than 3.12: the dashboard needs Python >= 3.12 (Django 6)"; exit 1; }
 	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
 
 run: venv
 	mkdir -p var
@@ -39,21 +45,23 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| { echo "Could not install Debian's chromium (apt-get install chromium, as root) for the browser tests"; exit 1; }; }
 
-lint: venv
+lint: dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	SECRET_KEY=mypy-only $(VENV)/bin/mypy
 
-test-sqlite: venv
+test-sqlite: dev
 	mkdir -p var
 	$(VENV)/bin/pytest
 
-test-postgres: venv
+test-postgres: dev
 	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== PostgreSQL ($(PG_URL)) =="; DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest; \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL run"; fi
 
 test: venv browser lint test-sqlite test-postgres
 
-bench: venv
+bench: dev
 	$(PY) bench/run_all.py
 
 clean:

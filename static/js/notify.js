@@ -5,7 +5,7 @@
 // nothing at all. app.js shows the toasts and sets the title after each swap.
 (function () {
   "use strict";
-  const ms = Math.max(1000, parseFloat(document.body.dataset.notifySeconds || "5") * 1000);
+  const ms = 5000;  // a page without a poll of its own looks for news every 5 s
 
   function running() {
     const el = document.querySelector("[data-running]");  // the page's own panel first
