@@ -20,37 +20,28 @@ The last line is the verdict; the exit status is 0 only if every check holds.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-from bench._common import (  # noqa: E402 (the path above makes `bench` importable as a script)
-    PYTHON,
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
+    DB_TASKS,
+    PY,
+    Simulator,
+    add_stack_options,
     assess,
-    bench_user,
-    django_env,
     exit_cleanly_on_sigterm,
     is_postgres,
     log,
-    make_provider,
-    make_sources,
+    reliability_stack,
     repeated_transitions,
-    setup_django,
-    start_manage,
-    start_simulator,
-    stop_process,
-    throwaway_database,
+    submit_remixes,
     wait_for_settled,
-    workdir,
 )
 
 
@@ -64,77 +55,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fail-rate", type=float, default=0.2, help="jobs the provider fails")
     p.add_argument("--deadline", type=float, default=600, help="seconds to wait for the workers")
     p.add_argument("--baseline", action="store_true", help="also run 1 tracker, no worker")
-    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    p.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    add_stack_options(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    exit_cleanly_on_sigterm()
+    exit_cleanly_on_sigterm()  # the baseline run below is stopped too
     baseline = run_baseline(args) if args.baseline else None
     started = time.monotonic()
     if not is_postgres(args.database_url):
         log("note: SQLite serialises claimers; PostgreSQL (DATABASE_URL) is the real test")
-    with workdir(args.keep) as work, throwaway_database(work, args.database_url) as db_url:
-        env = django_env(
-            db_url,
-            work / "media",
-            TASKS_BACKEND="django_tasks_db.DatabaseBackend",
-            TRACKER_THREADS=str(args.threads),
-            POLL_MIN_SECONDS="0.25",
-            POLL_MAX_SECONDS="4",
+    sim_args = ["--speed", str(args.speed), "--fail-rate", str(args.fail_rate)]
+    sim_args += ["--expires-after", str(3600 * args.speed)]
+    with reliability_stack(
+        "concurrency",
+        args,
+        sim_args,
+        tasks_backend=DB_TASKS,
+        TRACKER_THREADS=str(args.threads),
+        POLL_MIN_SECONDS="0.25",
+        POLL_MAX_SECONDS="4",
+    ) as stack:
+        sim = stack.sim
+        provider, sources, user = stack.fixtures(4)
+        before = sim.stats()
+        procs = stack.trackers(args.trackers)
+        worker = ["db_worker", "--interval", "0.2", "--no-startup-delay", "--no-reload"]
+        procs += [stack.worker(*worker, log=f"worker-{n}.log") for n in range(args.workers)]
+        log(
+            f"concurrency: {args.jobs} remixes, {args.trackers} tracker(s) x {args.threads} "
+            f"threads + {args.workers} task worker(s), db {stack.database_url.split(':')[0]}"
         )
-        setup_django(env)
-        sim_log = (work / "simulator.log").open("wb")
-        sim = start_simulator(
-            work / "sim",
-            "--speed",
-            str(args.speed),
-            "--fail-rate",
-            str(args.fail_rate),
-            "--expires-after",
-            str(3600 * args.speed),
-            log_file=sim_log,
-        )
-        procs: list[subprocess.Popen[bytes]] = []
-        try:
-            provider = make_provider(sim)
-            sources = make_sources(sim, provider, 4)
-            user = bench_user()
-            before = sim.stats()
-            procs += [
-                start_manage(["track_videos"], env, work / f"tracker-{n}.log")
-                for n in range(args.trackers)
-            ]
-            procs += [
-                start_manage(
-                    ["db_worker", "--interval", "0.2", "--no-startup-delay", "--no-reload"],
-                    env,
-                    work / f"worker-{n}.log",
-                )
-                for n in range(args.workers)
-            ]
-            log(
-                f"concurrency: {args.jobs} remixes, {args.trackers} tracker(s) x {args.threads} "
-                f"threads + {args.workers} task worker(s), db {db_url.split(':')[0]}"
-            )
-            prompts = submit_all(user, sources, args.jobs)
-            left = wait_for_settled(list(prompts), time.monotonic() + args.deadline, "concurrency")
-            for proc in procs:
-                stop_process(proc)
-            stats = sim.stats()  # before assess(), whose size checks download again
-            keys = list(prompts)
-            result = measure(sim, provider, prompts, before, stats)
-            result["repeated_transitions"] = repeated_transitions(keys)
-        finally:
-            for proc in procs:
-                stop_process(proc)
-            sim.stop()
-            sim_log.close()
-            from django.db import connections
-
-            connections.close_all()
+        prompts = submit_all(user, sources, args.jobs)
+        left = wait_for_settled(list(prompts), time.monotonic() + args.deadline, "concurrency")
+        for proc in procs:
+            stack.ws.stop(proc)
+        stats = sim.stats()  # before assess(), whose size checks download again
+        keys = list(prompts)
+        result = measure(sim, provider, prompts, before, stats)
+        result["repeated_transitions"] = repeated_transitions(keys)
     problems = result.pop("problems")
     for problem in problems[:20]:
         log(f"problem: {problem}")
@@ -158,28 +118,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def submit_all(user: Any, sources: list[Any], jobs: int) -> dict[uuid.UUID, str]:
-    from django.db import connection
-
-    from jobs import services
-
-    actions = {uuid.uuid4(): f"concurrency {n:05d}" for n in range(jobs)}
-
-    def press(item: tuple[int, tuple[uuid.UUID, str]]) -> None:
-        index, (key, prompt) = item
-        try:
-            services.submit_remix(
-                user=user, source=sources[index % len(sources)], prompt=prompt, key=key
-            )
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(press, enumerate(actions.items())))
-    return actions
+    actions = [(uuid.uuid4(), f"concurrency {n:05d}") for n in range(jobs)]
+    submit_remixes(user, sources, actions, range(jobs))
+    return dict(actions)
 
 
 def measure(
-    sim: Any, provider: Any, prompts: dict[uuid.UUID, str], before: dict[str, Any], stats: Any
+    sim: Simulator, provider: Any, prompts: dict[uuid.UUID, str], before: dict[str, Any], stats: Any
 ) -> dict[str, Any]:
     from jobs.models import Video
 
@@ -215,7 +160,7 @@ def measure(
 
 def run_baseline(args: argparse.Namespace) -> float | None:
     """The same jobs with one tracker and no task worker: nothing can overlap there."""
-    cmd = [PYTHON, str(Path(__file__).resolve()), "--jobs", str(args.jobs), "--trackers", "1"]
+    cmd = [PY, str(Path(__file__).resolve()), "--jobs", str(args.jobs), "--trackers", "1"]
     cmd += ["--workers", "0", "--threads", str(args.threads), "--speed", str(args.speed)]
     cmd += ["--fail-rate", str(args.fail_rate), "--deadline", str(args.deadline)]
     if args.database_url:

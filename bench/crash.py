@@ -23,7 +23,6 @@ whole files, no `.partial/*.part` left after the restarted tracker's start-up cl
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -32,29 +31,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-from bench._common import (  # noqa: E402 (the path above makes `bench` importable as a script)
-    Sim,
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
+    DUMMY_TASKS,
+    Simulator,
+    Stack,
+    add_stack_options,
     assess,
-    bench_user,
-    django_env,
-    exit_cleanly_on_sigterm,
     log,
-    make_provider,
-    make_sources,
     partial_files,
+    reliability_stack,
     repeated_transitions,
-    setup_django,
-    start_manage,
-    start_simulator,
-    stop_process,
-    throwaway_database,
     wait_for_settled,
     wait_until,
-    workdir,
 )
 
 
@@ -66,21 +56,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease", type=int, default=3, help="TRACKER_LEASE_SECONDS")
     p.add_argument("--threads", type=int, default=4, help="tracker threads")
     p.add_argument("--deadline", type=float, default=120, help="seconds to wait at the end")
-    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    p.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    add_stack_options(p)
     return p.parse_args(argv)
 
 
 class Tracker:
     """One `track_videos` process at a time, numbered for its log file."""
 
-    def __init__(self, env: dict[str, str], work: Path) -> None:
-        self.env, self.work, self.runs = env, work, 0
+    def __init__(self, stack: Stack) -> None:
+        self.stack, self.runs = stack, 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.runs += 1
-        self.proc = start_manage(["track_videos"], self.env, self.work / f"tracker-{self.runs}.log")
+        self.proc = self.stack.worker("track_videos", log=self.log_name())
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -89,43 +78,32 @@ class Tracker:
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop_process(self.proc)
+            self.stack.ws.stop(self.proc)
+
+    def log_name(self) -> str:
+        return f"tracker-{self.runs}.log"
 
     def log_text(self) -> str:
-        return (self.work / f"tracker-{self.runs}.log").read_text(errors="replace")
+        return (self.stack.ws.dir / self.log_name()).read_text(errors="replace")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    exit_cleanly_on_sigterm()
     started = time.monotonic()
-    with workdir(args.keep) as work, throwaway_database(work, args.database_url) as db_url:
-        env = django_env(
-            db_url,
-            work / "media",
-            TRACKER_LEASE_SECONDS=str(args.lease),
-            TRACKER_THREADS=str(args.threads),
-            # Long enough that a hung request is still hanging when the process is killed.
-            PROVIDER_TIMEOUT_SECONDS="5",
-            POLL_MIN_SECONDS="0.25",
-            POLL_MAX_SECONDS="4",
-        )
-        setup_django(env)
-        sim_log = (work / "simulator.log").open("wb")
-        sim = start_simulator(
-            work / "sim", "--speed", str(args.speed), "--hang-seconds", "30", log_file=sim_log
-        )
-        tracker = Tracker(env, work)
-        try:
-            result = run(args, sim, tracker)
-        finally:
-            tracker.stop()
-            sim.stop()
-            sim_log.close()
-            from django.db import connections
-
-            connections.close_all()
-        result["seconds"] = f"{time.monotonic() - started:.0f}"
+    with reliability_stack(
+        "crash",
+        args,
+        ["--speed", str(args.speed), "--hang-seconds", "30"],
+        tasks_backend=DUMMY_TASKS,
+        TRACKER_LEASE_SECONDS=str(args.lease),
+        TRACKER_THREADS=str(args.threads),
+        # Long enough that a hung request is still hanging when the process is killed.
+        PROVIDER_TIMEOUT_SECONDS="5",
+        POLL_MIN_SECONDS="0.25",
+        POLL_MAX_SECONDS="4",
+    ) as stack:
+        result = run(args, stack, Tracker(stack))
+    result["seconds"] = f"{time.monotonic() - started:.0f}"
     for problem in result.pop("problems"):
         log(f"problem: {problem}")
     ok = result.pop("ok")
@@ -133,21 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def run(args: argparse.Namespace, sim: Sim, tracker: Tracker) -> dict[str, Any]:
-    from jobs import services
+def run(args: argparse.Namespace, stack: Stack, tracker: Tracker) -> dict[str, Any]:
     from jobs.models import Video
+    from jobs.services.submit import submit_remix
 
-    provider = make_provider(sim)
-    sources = make_sources(sim, provider, 2)
-    user = bench_user()
+    sim = stack.sim
+    provider, sources, user = stack.fixtures(2)
     prompts = {uuid.uuid4(): f"crash {n:03d}" for n in range(args.jobs)}
     for n, (key, prompt) in enumerate(prompts.items()):
-        services.submit_remix(user=user, source=sources[n % len(sources)], prompt=prompt, key=key)
+        submit_remix(user=user, source=sources[n % len(sources)], prompt=prompt, key=key)
     problems: list[str] = []
     restart_gap = args.lease + 0.5  # leases lapse and the dead worker's files are stale
 
     # 1. mid-submit: the provider creates the job, the answer is lost, the worker dies.
-    sim.script("accept_then_timeout", method="POST", path="/remix")
+    sim.script_faults("accept_then_timeout", method="POST", path="/remix")
     tracker.start()
     if not wait_until(lambda: fault_count(sim, "accept_then_timeout") >= 1, 30):
         problems.append("the tracker never sent a submission")
@@ -157,7 +134,7 @@ def run(args: argparse.Namespace, sim: Sim, tracker: Tracker) -> dict[str, Any]:
     time.sleep(restart_gap)
 
     # 2. mid-refresh, with another unknown-outcome submit for the live tracker to reconcile.
-    sim.script("accept_then_timeout", method="POST", path="/remix")
+    sim.script_faults("accept_then_timeout", method="POST", path="/remix")
     tracker.start()
     running = wait_for_row(
         lambda: Video.objects.filter(
@@ -171,7 +148,7 @@ def run(args: argparse.Namespace, sim: Sim, tracker: Tracker) -> dict[str, Any]:
         problems.append("no job reached the provider after the first restart")
     else:
         before = fault_count(sim, "timeout")
-        sim.script("timeout", method="GET", path=f"/v1/videos/{running.video_id}")
+        sim.script_faults("timeout", method="GET", path=f"/v1/videos/{running.video_id}")
         if not wait_until(lambda: fault_count(sim, "timeout") > before, 30):
             problems.append("the tracker never refreshed the job")
         tracker.kill()
@@ -232,7 +209,7 @@ def run(args: argparse.Namespace, sim: Sim, tracker: Tracker) -> dict[str, Any]:
     }
 
 
-def fault_count(sim: Sim, kind: str) -> int:
+def fault_count(sim: Simulator, kind: str) -> int:
     return int(sim.stats()["faults"].get(kind, 0))
 
 

@@ -21,7 +21,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _perf import Workspace, django_env, goal, median, setup_django
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
+    DUMMY_TASKS,
+    PERF_KEY_ENV,
+    Workspace,
+    django_env,
+    goal,
+    median,
+    setup_django,
+    sqlite_url,
+)
 
 ACTIVE = 100
 HISTORY = 9_900
@@ -137,7 +148,10 @@ def main() -> int:
     parser.parse_args()
     with Workspace("p1") as ws:
         small, big = ws.dir / "small.sqlite3", ws.dir / "big.sqlite3"
-        setup_django(django_env(small, TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend"))
+        env = django_env(
+            sqlite_url(small), ws.dir / "media", tasks_backend=DUMMY_TASKS, api_key_env=PERF_KEY_ENV
+        )
+        setup_django(env)
         started = time.monotonic()
         clients = {
             small: populate(small, history=0),

@@ -8,7 +8,7 @@ together, so all three see the same machine load:
   times are exact multiples of 5 s, so a loop started at creation would always land 0.2 s
   after completion; real render times are not that tidy, so thread k starts its 2 s grid
   k x 0.2 s late, spreading completion evenly over the interval (fair staleness figures);
-- polling: 10 jobs submitted through `services.submit_create` to a provider without webhooks,
+- polling: 10 jobs submitted through `submit_create` to a provider without webhooks,
   worked by a real `manage.py track_videos` subprocess;
 - webhooks: 10 jobs on a second provider with webhooks on; the simulator signs
   `video.completed` with a whsec_ secret and posts it to `manage.py runserver`'s
@@ -29,34 +29,36 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from _perf import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
     API_KEY,
+    DUMMY_TASKS,
+    PERF_KEY_ENV,
     Workspace,
-    django_env,
     goal,
-    make_provider,
     median,
     percentile,
-    setup_django,
-    start_simulator,
-    start_web,
+    polling_and_webhooks,
+    submit_creates,
 )
 
 JOBS = 10
 NAIVE_INTERVAL = 2.0
 DEADLINE = 100.0  # seconds for all 30 jobs to be noticed; a 4 s clip takes ~20 s
-HOOK_SECRET_ENV = "BENCH_WEBHOOK_SECRET"
+SCENE = "a lighthouse in fog"
 
 
 def naive_job(base_url: str, index: int, out: dict[str, float]) -> None:
     """create, then retrieve every 2 s until final: what a script with the SDK would do."""
-    from jobs.provider import ProviderClient
+    from jobs.provider.client import ProviderClient
 
     client = ProviderClient(base_url, API_KEY, timeout=(5, 30), max_retries=2)
     video = client.create(
-        prompt=f"naive {index}: a lighthouse in fog",
+        prompt=f"naive {index}: {SCENE}",
         model="sora-2",
         seconds="4",
         size="720x1280",
@@ -69,23 +71,6 @@ def naive_job(base_url: str, index: int, out: dict[str, float]) -> None:
             out[video.id] = time.time()
             return
         time.sleep(NAIVE_INTERVAL)
-
-
-def submit(user: Any, provider: Any, label: str) -> list[int]:
-    from jobs import services
-
-    return [
-        services.submit_create(
-            user=user,
-            provider=provider,
-            prompt=f"{label} {i}: a lighthouse in fog",
-            model="sora-2",
-            size="720x1280",
-            seconds="4",
-            key=uuid.uuid4(),
-        ).pk
-        for i in range(JOBS)
-    ]
 
 
 def noticed(pks: list[int]) -> dict[str, float]:
@@ -120,26 +105,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.parse_args()
     with Workspace("p2") as ws:
-        sim = start_simulator(ws, "--speed", "1")
-        secret = sim.configure(webhook_url="http://127.0.0.1:9/unset")["webhook_secret"]
-        env = django_env(
-            ws.dir / "db.sqlite3",
-            TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend",  # the tracker does it all
-            **{HOOK_SECRET_ENV: secret},
+        setup = polling_and_webhooks(
+            ws,
+            "--speed",
+            "1",
+            tasks_backend=DUMMY_TASKS,  # the tracker does it all
+            api_key_env=PERF_KEY_ENV,
         )
-        setup_django(env)
-        from django.contrib.auth import get_user_model
-
-        user = get_user_model().objects.create_user("alice", password=None)
-        polling = make_provider(sim.base_url, name="Polling")
-        hooked = make_provider(
-            sim.base_url,
-            name="Webhooks",
-            webhooks_enabled=True,
-            webhook_secret_env=HOOK_SECRET_ENV,
-        )
-        _, web_url = start_web(ws, env)
-        sim.configure(webhook_url=f"{web_url}/webhooks/{hooked.pk}/", webhook_secret=secret)
+        sim, env, user = setup.sim, setup.env, setup.user
+        polling, hooked = setup.polling, setup.hooked
         tracker = ws.tracker(env)
         time.sleep(2)  # let the tracker import Django before the clock starts
 
@@ -151,8 +125,8 @@ def main() -> int:
         started = time.monotonic()
         for thread in threads:
             thread.start()
-        poll_pks = submit(user, polling, "polling")
-        hook_pks = submit(user, hooked, "webhook")
+        poll_pks = submit_creates(user, polling, "polling", SCENE, JOBS)
+        hook_pks = submit_creates(user, hooked, "webhook", SCENE, JOBS)
 
         deadline = started + DEADLINE
         while time.monotonic() < deadline:

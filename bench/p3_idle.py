@@ -16,22 +16,25 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from _perf import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
+    DUMMY_TASKS,
+    PERF_KEY_ENV,
     Workspace,
     chromium_page,
-    django_env,
     goal,
     http_get,
     median,
     session_cookie,
-    setup_django,
-    start_web,
 )
 
 IDLE_SECONDS = 60
@@ -66,11 +69,10 @@ def make_videos(user: Any, provider: Any, count: int) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.parse_args()
     with Workspace("p3") as ws:
-        env = django_env(
-            ws.dir / "db.sqlite3", TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend"
-        )
-        setup_django(env)
+        env = ws.django(tasks_backend=DUMMY_TASKS, api_key_env=PERF_KEY_ENV)
         from django.conf import settings
         from django.contrib.auth import get_user_model
 
@@ -81,7 +83,7 @@ def main() -> int:
             name="Sim", base_url="http://127.0.0.1:9/v1", api_key_env="SIMULATOR_API_KEY"
         )
         make_videos(user, provider, 30)
-        _, web = start_web(ws, env)
+        _, web = ws.web(env)
         cookie = session_cookie(user)
 
         with chromium_page(cookie, web) as page:

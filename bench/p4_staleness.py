@@ -20,26 +20,25 @@ import argparse
 import os
 import sys
 import time
-import uuid
-from typing import Any
+from pathlib import Path
 
-from _perf import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
+    DB_TASKS,
+    PERF_KEY_ENV,
     Workspace,
     chromium_page,
-    django_env,
     goal,
-    make_provider,
     median,
     percentile,
+    polling_and_webhooks,
     session_cookie,
-    setup_django,
-    start_simulator,
-    start_web,
+    submit_creates,
 )
 
 JOBS = 10
 DEADLINE = 100.0
-HOOK_SECRET_ENV = "BENCH_WEBHOOK_SECRET"
 
 # Stamps the first moment each row's badge reads "Completed". The table is replaced wholesale
 # (hx-swap="outerHTML"), so the observer watches the whole body, not the table element.
@@ -61,23 +60,6 @@ OBSERVER = """
   scan();
 }
 """
-
-
-def submit(user: Any, provider: Any, label: str) -> list[int]:
-    from jobs import services
-
-    return [
-        services.submit_create(
-            user=user,
-            provider=provider,
-            prompt=f"{label} {i}: a kite over dunes",
-            model="sora-2",
-            size="720x1280",
-            seconds="4",
-            key=uuid.uuid4(),
-        ).pk
-        for i in range(JOBS)
-    ]
 
 
 def staleness(
@@ -105,28 +87,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.parse_args()
     with Workspace("p4") as ws:
-        sim = start_simulator(ws, "--speed", "1")
-        secret = sim.configure(webhook_url="http://127.0.0.1:9/unset")["webhook_secret"]
-        env = django_env(ws.dir / "db.sqlite3", **{HOOK_SECRET_ENV: secret})
-        setup_django(env)
-        from django.conf import settings
-        from django.contrib.auth import get_user_model
-
-        user = get_user_model().objects.create_user("alice", password=None)
-        polling = make_provider(sim.base_url, name="Polling", is_default=True)
-        hooked = make_provider(
-            sim.base_url, name="Webhooks", webhooks_enabled=True, webhook_secret_env=HOOK_SECRET_ENV
+        setup = polling_and_webhooks(
+            ws,
+            "--speed",
+            "1",
+            tasks_backend=DB_TASKS,  # db_worker runs the tasks, as deployed
+            api_key_env=PERF_KEY_ENV,
+            is_default=True,
         )
-        _, web = start_web(ws, env)
-        sim.configure(webhook_url=f"{web}/webhooks/{hooked.pk}/", webhook_secret=secret)
+        sim, env, user, web = setup.sim, setup.env, setup.user, setup.web
+        polling, hooked = setup.polling, setup.hooked
+        from django.conf import settings
+
         ws.tracker(env)
         ws.manage(env, "db_worker", "--no-reload", log="db_worker.log")
         cookie = session_cookie(user)
         time.sleep(2)  # workers import Django before the jobs exist
 
         with chromium_page(cookie, web) as page:
-            poll_pks = submit(user, polling, "polling")
-            hook_pks = submit(user, hooked, "webhook")
+            poll_pks = submit_creates(user, polling, "polling", "a kite over dunes", JOBS)
+            hook_pks = submit_creates(user, hooked, "webhook", "a kite over dunes", JOBS)
             started = time.monotonic()
             page.goto(f"{web}/", wait_until="domcontentloaded")
             page.evaluate(OBSERVER)

@@ -28,20 +28,22 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from _perf import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
     API_KEY,
+    DUMMY_TASKS,
+    PERF_KEY_ENV,
     Simulator,
     Workspace,
-    django_env,
     goal,
     make_provider,
     median,
     percentile,
     proc_status_kb,
-    setup_django,
-    start_simulator,
 )
 
 SMALL, LARGE = 1_000, 5_000
@@ -164,11 +166,7 @@ def hang_one(sim: Simulator) -> tuple[int, str, float]:
     )
     assert video is not None and video.video_id
     sim.configure(hang_seconds=HANG)
-    sim.control(
-        "POST",
-        "faults/next",
-        {"fault": "timeout", "count": 1, "method": "GET", "path": f"/v1/videos/{video.video_id}"},
-    )
+    sim.script_faults("timeout", count=1, method="GET", path=f"/v1/videos/{video.video_id}")
     return video.pk, video.video_id, time.time()
 
 
@@ -176,14 +174,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.parse_args()
     with Workspace("p5") as ws:
-        sim = start_simulator(ws, "--speed", "1")
+        sim = ws.simulator("--speed", "1")
         sim.configure(slow_rate=1, slow_factor=30)  # ~30 minutes per job: in flight throughout
-        env = django_env(
-            ws.dir / "db.sqlite3",
-            TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend",
-        )
-        setup_django(env)
-        provider = make_provider(sim.base_url)
+        env = ws.django(tasks_backend=DUMMY_TASKS, api_key_env=PERF_KEY_ENV)
+        provider = make_provider(sim.base_url, name="Simulator", api_key_env=PERF_KEY_ENV)
 
         t0 = time.monotonic()
         create_rows(provider, create_remote(sim, SMALL))
@@ -210,7 +204,7 @@ def main() -> int:
         deadline = time.monotonic() + SPREAD + 5
         while time.monotonic() < deadline:
             sampler.sample()
-            if began is None and not sim.control("GET", "faults")["pending"]:
+            if began is None and not sim.pending_faults():
                 began = time.time()  # the stalled GET has arrived at the simulator
                 deadline = time.monotonic() + HANG + 2
             time.sleep(SAMPLE)

@@ -4,7 +4,7 @@ Two completed videos at the simulator, imported into a throwaway SQLite file. A 
 process (the "worker") sets Django up and archives the first one while the simulator pads
 nothing, so every import and code path is warm; it reads its own VmHWM (peak RSS), tells the
 simulator to pad videos with a 100 MiB `free` box (`pad_video_mb`, fixed per video at its
-first download), archives the second one with `services.archive_assets`, and reads VmHWM
+first download), archives the second one with `archive_assets`, and reads VmHWM
 again. The difference is what one 100 MB download costs in memory.
 
     .venv/bin/python bench/p6_download_memory.py
@@ -12,24 +12,28 @@ again. The difference is what one 100 MB download costs in memory.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _perf import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
     API_KEY,
+    DUMMY_TASKS,
+    PERF_KEY_ENV,
     PY,
     ROOT,
+    SimulatorClient,
     Workspace,
-    django_env,
     goal,
     http_get,
+    import_video,
     make_provider,
     proc_status_kb,
-    setup_django,
-    start_simulator,
 )
 
 PAD_MB = 100
@@ -38,28 +42,21 @@ PAD_MB = 100
 def child(warm_pk: int, big_pk: int, sim_root: str) -> None:
     """The measured worker: one small archive to warm up, then the padded one."""
     import os
-    import urllib.request
 
     import django
 
     django.setup()
     from django.conf import settings
 
-    from jobs import services
+    from jobs.archive import archive_assets
     from jobs.models import Video
 
     pid = os.getpid()
-    services.archive_assets(Video.objects.select_related("provider").get(pk=warm_pk))
+    archive_assets(Video.objects.select_related("provider").get(pk=warm_pk))
     before = proc_status_kb(pid, "VmHWM")
-    request = urllib.request.Request(
-        f"{sim_root}/_sim/config",
-        data=json.dumps({"pad_video_mb": PAD_MB}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30).read()
+    SimulatorClient(sim_root).configure(pad_video_mb=PAD_MB)
     started = time.monotonic()
-    services.archive_assets(Video.objects.select_related("provider").get(pk=big_pk))
+    archive_assets(Video.objects.select_related("provider").get(pk=big_pk))
     seconds = time.monotonic() - started
     after = proc_status_kb(pid, "VmHWM")
     video = Video.objects.get(pk=big_pk)
@@ -78,19 +75,14 @@ def child(warm_pk: int, big_pk: int, sim_root: str) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.parse_args()
     with Workspace("p6") as ws:
-        sim = start_simulator(ws, "--speed", "1", "--pad-video-mb", "0")
-        env = django_env(
-            ws.dir / "db.sqlite3", TASKS_BACKEND="django.tasks.backends.dummy.DummyBackend"
-        )
-        setup_django(env)
-        from jobs import services
-
-        provider = make_provider(sim.base_url)
-        seeded = sim.control("POST", "seed", {"count": 2})["data"]
-        warm, big = (
-            services.import_by_id(provider=provider, video_id=item["id"])[0] for item in seeded
-        )
+        sim = ws.simulator("--speed", "1", "--pad-video-mb", "0")
+        env = ws.django(tasks_backend=DUMMY_TASKS, api_key_env=PERF_KEY_ENV)
+        provider = make_provider(sim.base_url, name="Simulator", api_key_env=PERF_KEY_ENV)
+        seeded = sim.seed(2, varied=True)
+        warm, big = (import_video(provider, item["id"]) for item in seeded)
         # Generate the media in the simulator first (it encodes on first request), so the
         # worker's timed download is the transfer itself; the pad is added when it is served.
         for item in seeded:

@@ -18,36 +18,25 @@ The exit status is 0 only when nothing was lost, duplicated or stuck.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-from bench._common import (  # noqa: E402 (the path above makes `bench` importable as a script)
+from bench._harness import (  # noqa: E402 (the line above makes `bench` importable)
+    DUMMY_TASKS,
     Outcome,
+    add_stack_options,
     assess,
-    bench_user,
-    django_env,
-    exit_cleanly_on_sigterm,
     log,
-    make_provider,
-    make_sources,
     partial_files,
-    setup_django,
-    start_manage,
-    start_simulator,
-    stop_process,
-    throwaway_database,
+    reliability_stack,
+    submit_remixes,
     wait_for_settled,
-    workdir,
 )
 
 
@@ -69,75 +58,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--poll-min", type=float, default=0.25, help="POLL_MIN_SECONDS")
     p.add_argument("--poll-max", type=float, default=8, help="POLL_MAX_SECONDS")
     p.add_argument("--deadline", type=float, default=900, help="seconds to wait for the workers")
-    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     p.add_argument("--seed", type=int, default=None, help="random seed for the double clicks")
-    p.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    add_stack_options(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    exit_cleanly_on_sigterm()
     rng = random.Random(args.seed)
     started = time.monotonic()
-    with workdir(args.keep) as work, throwaway_database(work, args.database_url) as db_url:
-        env = django_env(
-            db_url,
-            work / "media",
-            PROVIDER_TIMEOUT_SECONDS=str(args.client_timeout),
-            TRACKER_THREADS=str(args.threads),
-            POLL_MIN_SECONDS=str(args.poll_min),
-            POLL_MAX_SECONDS=str(args.poll_max),
+    sim_args = [
+        "--speed",
+        str(args.speed),
+        "--hang-seconds",
+        str(args.hang_seconds),
+        # Assets live an hour of wall-clock time, as at OpenAI, whatever the speed.
+        "--expires-after",
+        str(3600 * args.speed),
+        "--fail-rate",
+        str(args.fail_rate),
+        "--slow-rate",
+        str(args.slow_rate),
+    ]
+    with reliability_stack(
+        "soak",
+        args,
+        sim_args,
+        tasks_backend=DUMMY_TASKS,
+        PROVIDER_TIMEOUT_SECONDS=str(args.client_timeout),
+        TRACKER_THREADS=str(args.threads),
+        POLL_MIN_SECONDS=str(args.poll_min),
+        POLL_MAX_SECONDS=str(args.poll_max),
+    ) as stack:
+        sim = stack.sim
+        provider, sources, user = stack.fixtures(args.sources)
+        # Faults from here on: the set-up above is the operator's, not under test.
+        sim.configure(fault_rate=args.fault_rate, faults="all")
+        trackers = stack.trackers(args.trackers)
+        log(
+            f"soak: {args.jobs} remixes, fault rate {args.fault_rate:.2f}, "
+            f"{args.trackers} tracker(s) x {args.threads} threads, "
+            f"db {stack.database_url.split(':')[0]}"
         )
-        setup_django(env)
-        sim_log = (work / "simulator.log").open("wb")
-        sim = start_simulator(
-            work / "sim",
-            "--speed",
-            str(args.speed),
-            "--hang-seconds",
-            str(args.hang_seconds),
-            # Assets live an hour of wall-clock time, as at OpenAI, whatever the speed.
-            "--expires-after",
-            str(3600 * args.speed),
-            "--fail-rate",
-            str(args.fail_rate),
-            "--slow-rate",
-            str(args.slow_rate),
-            log_file=sim_log,
-        )
-        trackers = []
-        try:
-            provider = make_provider(sim)
-            sources = make_sources(sim, provider, args.sources)
-            user = bench_user()
-            # Faults from here on: the set-up above is the operator's, not under test.
-            sim.configure(fault_rate=args.fault_rate, faults="all")
-            trackers = [
-                start_manage(["track_videos"], env, work / f"tracker-{n}.log")
-                for n in range(args.trackers)
-            ]
-            log(
-                f"soak: {args.jobs} remixes, fault rate {args.fault_rate:.2f}, "
-                f"{args.trackers} tracker(s) x {args.threads} threads, db {db_url.split(':')[0]}"
-            )
-            prompts = submit_all(user, sources, args.jobs, args.double_clicks, rng)
-            left = wait_for_settled(list(prompts), time.monotonic() + args.deadline, label="soak")
-            for proc in trackers:
-                stop_process(proc)
-            sim.configure(fault_rate=0)  # the verdict reads the provider without faults
-            outcome = assess(sim, provider, prompts)
-            stats = sim.stats()
-            leftovers = partial_files()
-        finally:
-            for proc in trackers:
-                stop_process(proc)
-            sim.stop()
-            sim_log.close()
-            from django.db import connections
-
-            connections.close_all()  # so a PostgreSQL bench database can be dropped
-        report(args, outcome, stats, left, leftovers, time.monotonic() - started)
+        prompts = submit_all(user, sources, args.jobs, args.double_clicks, rng)
+        left = wait_for_settled(list(prompts), time.monotonic() + args.deadline, label="soak")
+        for proc in trackers:
+            stack.ws.stop(proc)
+        sim.configure(fault_rate=0)  # the verdict reads the provider without faults
+        outcome = assess(sim, provider, prompts)
+        stats = sim.stats()
+        leftovers = partial_files()
+    report(args, outcome, stats, left, leftovers, time.monotonic() - started)
     return 0 if outcome.clean and not leftovers else 1
 
 
@@ -145,29 +116,15 @@ def submit_all(
     user: Any, sources: list[Any], jobs: int, double_clicks: float, rng: random.Random
 ) -> dict[uuid.UUID, str]:
     """Each action is one user pressing Remix: its own key and prompt. Some press twice."""
-    from django.db import connection
-
-    from jobs import services
-
     actions = [(uuid.uuid4(), f"soak {n:05d}: {rng.choice(ADJECTIVES)} take") for n in range(jobs)]
     again = set(rng.sample(range(jobs), int(jobs * double_clicks)))
-
-    def press(index: int) -> None:
-        key, prompt = actions[index]
-        source = sources[index % len(sources)]
-        try:
-            services.submit_remix(user=user, source=source, prompt=prompt, key=key)
-        finally:
-            connection.close()  # pool threads each hold a connection
-
     # Four "browsers" at once; a double click is the same form posted twice at the same time.
     order = list(range(jobs)) + [i for i in sorted(again) if i % 2 == 0]
     rng.shuffle(order)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(press, order))
-        # The other half come back later (a reload re-posts the form) when the job may already
-        # be at the provider: the same key must find the same row and send nothing.
-        list(pool.map(press, [i for i in sorted(again) if i % 2 == 1]))
+    submit_remixes(user, sources, actions, order)
+    # The other half come back later (a reload re-posts the form) when the job may already
+    # be at the provider: the same key must find the same row and send nothing.
+    submit_remixes(user, sources, actions, [i for i in sorted(again) if i % 2 == 1])
     return dict(actions)
 
 

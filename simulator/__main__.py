@@ -10,10 +10,13 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
+from . import api, control
+from .app import App
 from .config import FAULT_KINDS, ConfigError, Settings, new_webhook_secret, parse_faults
+from .http import SimServer
+from .lifecycle import MODELS
 from .media import FPS, SPRITE_COLUMNS, SPRITE_SCALE
-from .server import App, SimServer
-from .store import MODELS, Store
+from .store import Store
 
 EPILOG = f"""\
 API (under /v1, bearer auth): POST /videos (multipart or JSON), GET /videos/{{id}},
@@ -236,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(data_dir)
     app = App(settings, store, verbose=args.verbose)
     try:
-        server = SimServer((args.host, args.port), app)
+        server = SimServer(
+            (args.host, args.port), app, {"/_sim": control.handle, "/v1": api.handle}
+        )
     except OSError as exc:
         print(f"simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         store.close()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,93 +10,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
+
+# The simulator harness, shared with bench/. Tests import these names from here.
+from simulator.testing import Simulator, start_simulator
+from simulator.testing import free_port as free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Simulator:
-    """A running `python -m simulator` process and helpers for its control endpoints."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, data_dir: Path) -> None:
-        self.proc = proc
-        self.port = port
-        self.data_dir = data_dir
-        self.root = f"http://127.0.0.1:{port}"
-        self.base_url = f"{self.root}/v1"
-
-    def control(self, method: str, path: str, **kwargs: object) -> dict:
-        r = requests.request(method, f"{self.root}/_sim/{path}", timeout=30, **kwargs)
-        r.raise_for_status()
-        return r.json()
-
-    def configure(self, **settings: object) -> dict:
-        return self.control("POST", "config", json=settings)
-
-    def script_faults(self, fault: str, count: int = 1, **match: str) -> dict:
-        return self.control("POST", "faults/next", json={"fault": fault, "count": count, **match})
-
-    def seed(self, count: int = 1, *, varied: bool = False, **pinned: str) -> list[dict]:
-        """Completed sample videos: 4 s sora-2 720x1280 clips (the cheapest to encode, and
-        prices the tests can count on) unless `varied` lets the simulator pick at random."""
-        if not varied:
-            pinned = {"model": "sora-2", "size": "720x1280", "seconds": "4", **pinned}
-        return self.control("POST", "seed", json={"count": count, **pinned})["data"]
-
-    def expire(self, video_id: str) -> dict:
-        return self.control("POST", f"videos/{video_id}/expire")
-
-    def stats(self) -> dict:
-        return self.control("GET", "stats")
-
-    def reset(self) -> None:
-        self.control("POST", "reset")
-
-
-def start_simulator(data_dir: Path, *args: str, port: int | None = None) -> Simulator:
-    """`python -m simulator` on `port` (default: a free one); the same data dir and port
-    after a stop is the same provider coming back."""
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            *args,
-        ],
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"simulator exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return Simulator(proc, port, data_dir)
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("simulator did not start within 20 s")
-
-
 def stop_simulator(sim: Simulator) -> None:
-    sim.proc.terminate()
-    try:
-        sim.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sim.proc.kill()
+    """Stop a simulator from `start_simulator` (SIGTERM, then SIGKILL after 10 s)."""
+    sim.stop()
 
 
 class StandInHandler(BaseHTTPRequestHandler):
@@ -179,8 +100,8 @@ def media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def
 
 @pytest.fixture
 def provider(db, simulator: Simulator):  # type: ignore[no-untyped-def]
-    from jobs.management.commands.seed_demo import seed_catalog
     from jobs.models import Provider
+    from jobs.services.demo import seed_catalog
 
     p = Provider.objects.create(
         name="Sim", base_url=simulator.base_url, api_key_env="SIMULATOR_API_KEY", is_default=True
@@ -215,23 +136,23 @@ def alice_client(client, alice):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def completed(provider, simulator: Simulator):  # type: ignore[no-untyped-def]
     """A completed video at the provider, imported locally (as `make run` seeds them)."""
-    from jobs import services
+    from tests.helpers import import_by_id
 
     remote = simulator.seed(1)[0]
-    video, _ = services.import_by_id(provider=provider, video_id=remote["id"])
+    video, _ = import_by_id(provider=provider, video_id=remote["id"])
     return video
 
 
 def drive(until: Callable[[], bool], timeout: float = 20.0) -> int:
     """Run tracker steps (not the loop) until `until()` holds; returns the number of steps."""
-    from jobs import services
+    from tests.helpers import poll_due_videos
 
     deadline = time.monotonic() + timeout
     steps = 0
     while not until():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
-        if services.poll_due_videos(limit=50) == 0:
+        if poll_due_videos(limit=50) == 0:
             time.sleep(0.05)
         steps += 1
     return steps
