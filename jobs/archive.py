@@ -1,85 +1,306 @@
-"""Copying a finished video's files into our storage before the provider's links expire."""
+"""Copying a finished video's files into our storage before the provider's links expire.
+
+"Archived" means checked. Every variant (video, thumbnail, spritesheet) is downloaded to a
+temporary file under MEDIA_ROOT/.partial and verified (jobs.lib.media_check); only when all
+three pass are they moved into place, together, and the row marked archived. Any failure
+removes every file the attempt made, so nothing half-done holds disk space or looks playable.
+"""
 
 from __future__ import annotations
 
-import shutil
+import errno
+import logging
+import os
 import tempfile
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from jobs import lifecycle
+from jobs.lib import media_check
 from jobs.models import Video
 from jobs.provider.client import ProviderClient
-from jobs.provider.errors import AssetsExpired, NotFound, ProviderError, ProviderRateLimited
+from jobs.provider.errors import (
+    AssetsExpired,
+    InvalidAnswer,
+    NotFound,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+
+log = logging.getLogger(__name__)
 
 VARIANTS = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg"}
+FILE_FIELDS = {
+    "video": "video_file",
+    "thumbnail": "thumbnail_file",
+    "spritesheet": "spritesheet_file",
+}
+WORDS = {"video": "video file", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
 PARTIAL_DIR = ".partial"  # under MEDIA_ROOT, so a finished file is moved, not copied
+SWEEP_EVERY = 60.0  # seconds between one process's looks for a dead worker's downloads
+DISK_FULL_MESSAGE = "The server's disk is full; archiving will resume when there is space."
+DISK_FULL_RETRY = 300.0  # seconds: space rarely comes back within the usual back-off
+ASK_AGAIN = "Use Archive again in the admin once the provider is fixed."
+
+
+class VerificationFailed(Exception):
+    """A downloaded file is not what it claims to be; `problem` is media_check's sentence."""
+
+    def __init__(self, variant: str, problem: str) -> None:
+        super().__init__(f"the {WORDS[variant]} failed verification: {problem}")
+        self.variant = variant
+        self.problem = problem
+
+
+class _ProcessState:
+    """What one process remembers between archives (threads share it, hence the lock)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last_sweep = float("-inf")  # time.monotonic() of the last stale-partials sweep
+        self.disk_full = False  # logged once; cleared by the next archive that fits
+
+
+_state = _ProcessState()
+
+
+class _Attempt:
+    """Every file one archive attempt has made, so a failure can remove them all."""
+
+    def __init__(self, video: Video) -> None:
+        self.video = video
+        self.variant = ""  # the variant in hand, for the failure's message
+        self.written = 0  # bytes of it on disk when the failure came
+        self.temporaries: dict[str, Path] = {}
+        self.moved: dict[str, Path] = {}
+
+    def discard(self) -> None:
+        for path in [*self.temporaries.values(), *self.moved.values()]:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                log.exception("could not remove %s", path)
+        if self.moved:
+            # Fixed names: a re-archive overwrote what the row pointed at, and that is gone now.
+            Video.objects.filter(pk=self.video.pk).update(
+                **{FILE_FIELDS[variant]: "" for variant in self.moved}
+            )
+        self.temporaries.clear()
+        self.moved.clear()
 
 
 def archive_assets(video: Video, client: ProviderClient | None = None) -> None:
-    """Copy every variant into our storage; the row says archived only when all are complete."""
+    """Download, verify and store every variant; the row says archived only when all are."""
     client = client or video.provider.client()
+    remove_stale_partials(at_most_every=SWEEP_EVERY)
+    attempt = _Attempt(video)
+    try:
+        for variant in VARIANTS:
+            _fetch(client, attempt, variant)
+        names = _move_into_place(attempt)
+        if not _mark_archived(video, names):
+            attempt.discard()  # deleted, or no longer waiting for files, while we downloaded
+            return
+    except Exception as exc:
+        attempt.discard()
+        _record_failure(attempt, exc)
+        return
+    except BaseException:  # interrupted: leave no files behind, then go on stopping
+        attempt.discard()
+        raise
+    if _state.disk_full:
+        with _state.lock:
+            if _state.disk_full:
+                _state.disk_full = False
+                log.warning("disk space is available again: archiving resumed")
+
+
+def _fetch(client: ProviderClient, attempt: _Attempt, variant: str) -> None:
+    """Stream one variant to a temporary file, make it durable, and verify it."""
+    attempt.variant, attempt.written = variant, 0
     partial_dir = Path(settings.MEDIA_ROOT) / PARTIAL_DIR
     partial_dir.mkdir(parents=True, exist_ok=True)
-    saved: dict[str, str] = {}
+    for done in attempt.temporaries.values():
+        # Still in use: a sweep in another process removes what has not changed for a lease.
+        os.utime(done)
+    with _open_temporary(partial_dir, f"{attempt.video.pk}-{variant}-") as tmp:
+        path = Path(tmp.name)
+        attempt.temporaries[variant] = path
+        try:
+            result = client.download(
+                attempt.video.video_id or "", variant, tmp, max_bytes=settings.MAX_ASSET_BYTES
+            )
+            tmp.flush()
+            # On a full disk the kernel may report it only here (delayed allocation), not at
+            # write(): better now than as a file that turns out shorter after a crash.
+            os.fsync(tmp.fileno())
+        finally:
+            attempt.written = _size(path)
+    problem = media_check.check_file(variant, path, expected=result.expected)
+    if problem:
+        raise VerificationFailed(variant, problem)
+
+
+def _open_temporary(partial_dir: Path, prefix: str) -> IO[bytes]:
+    """A new temporary file for one download (the tests replace it to simulate a full disk)."""
+    return tempfile.NamedTemporaryFile(dir=partial_dir, prefix=prefix, suffix=".part", delete=False)
+
+
+def _size(path: Path) -> int:
     try:
-        for variant, ext in VARIANTS.items():
-            saved[variant] = _download_variant(client, video, variant, ext, partial_dir)
-    except AssetsExpired:
-        delete_files(saved.values())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _move_into_place(attempt: _Attempt) -> dict[str, str]:
+    """All verified: move each temporary to its fixed name (same filesystem: a rename)."""
+    names: dict[str, str] = {}
+    for variant, ext in VARIANTS.items():
+        attempt.variant = variant
+        name = f"archive/{attempt.video.pk}/{variant}.{ext}"
+        target = Path(default_storage.path(name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _move(attempt.temporaries[variant], target)
+        attempt.moved[variant] = target
+        del attempt.temporaries[variant]
+        names[variant] = name
+    return names
+
+
+def _move(source: Path, target: Path) -> None:
+    os.replace(source, target)  # atomic: a reader sees the old file or the new, never half
+
+
+def _mark_archived(video: Video, names: dict[str, str]) -> bool:
+    """The one write that makes the row archived; False if the row is no longer ours to mark."""
+    updated = Video.objects.filter(pk=video.pk, asset_state=Video.Assets.PENDING).update(
+        **{FILE_FIELDS[variant]: name for variant, name in names.items()},
+        asset_state=Video.Assets.ARCHIVED,
+        archived_at=timezone.now(),
+        next_poll_at=None,
+        poll_errors=0,
+        archive_attempts=0,
+        last_error="",
+    )
+    return updated == 1
+
+
+def _record_failure(attempt: _Attempt, exc: Exception) -> None:
+    """What the row says and when it is tried again, by what went wrong."""
+    video, what = attempt.video, WORDS.get(attempt.variant, "files")
+    if is_disk_full(exc):
+        _disk_full(video)
+    elif isinstance(exc, AssetsExpired):
         lifecycle.mark_assets_expired(video_id=video.pk)
-        return
-    except NotFound:
-        delete_files(saved.values())
+    elif isinstance(exc, NotFound):
         lifecycle.forget(video_id=video.pk)
-        return
-    except ProviderError as exc:
-        delete_files(saved.values())
+    elif isinstance(exc, InvalidAnswer):
+        # Not transient: the same request gets the same answer, so do not wear the provider.
+        mark_broken(video.pk, f"The provider's {what} could not be used: {exc}. {ASK_AGAIN}")
+    elif isinstance(exc, VerificationFailed):
+        problem = exc.problem
+        _count_failure(
+            video, exc, lambda n: f"The {what} failed verification {n} times: {problem}."
+        )
+    elif isinstance(exc, ProviderError):
         if video.expires_at and video.expires_at < timezone.now():
             lifecycle.mark_assets_expired(video_id=video.pk)
+        elif isinstance(exc, ProviderUnavailable) and not isinstance(exc, ProviderRateLimited):
+            if _broke_off(exc, attempt):  # answered, then the body failed: counted
+                _count_failure(
+                    video, exc, lambda n: f"The {what} download failed {n} times: {exc}."
+                )
+            else:  # never reached, or a 5xx: an outage, retried without counting
+                lifecycle.back_off(video.pk, f"Archiving failed, will retry: {exc}")
         else:
-            lifecycle.back_off(
-                video.pk,
-                f"Archiving failed, will retry: {exc}",
-                exc.retry_after if isinstance(exc, ProviderRateLimited) else None,
-            )
-        return
-    with transaction.atomic():
-        row = Video.objects.select_for_update().get(pk=video.pk)
-        row.video_file.name = saved["video"]
-        row.thumbnail_file.name = saved["thumbnail"]
-        row.spritesheet_file.name = saved["spritesheet"]
-        row.asset_state = Video.Assets.ARCHIVED
-        row.archived_at = timezone.now()
-        row.next_poll_at = None
-        row.poll_errors, row.last_error = 0, ""
-        row.save()
+            retry_after = exc.retry_after if isinstance(exc, ProviderRateLimited) else None
+            lifecycle.back_off(video.pk, f"Archiving failed, will retry: {exc}", retry_after)
+    elif isinstance(exc, OSError):
+        log.exception("could not store the %s of video %s", what, video.pk)
+        reason = exc.strerror or exc.__class__.__name__
+        lifecycle.back_off(video.pk, f"Could not store the {what} on this server: {reason}")
+    else:
+        raise exc
 
 
-def _download_variant(
-    client: ProviderClient, video: Video, variant: str, ext: str, partial_dir: Path
-) -> str:
-    """Stream one variant to a temporary file, then move it into storage under a fixed name."""
-    with tempfile.NamedTemporaryFile(
-        dir=partial_dir, prefix=f"{video.pk}-{variant}-", suffix=".part", delete=False
-    ) as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            client.download(video.video_id or "", variant, tmp)
-        except BaseException:
-            tmp.close()
-            tmp_path.unlink(missing_ok=True)
-            raise
-    name = f"archive/{video.pk}/{variant}.{ext}"
-    target = Path(default_storage.path(name))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(tmp_path, target)  # same filesystem: an atomic rename, never a half file
-    return name
+def _broke_off(exc: ProviderUnavailable, attempt: _Attempt) -> bool:
+    """The provider answered 2xx and the body then stopped short (or stalled past the
+    deadline); not a refused connection or a 5xx, which are outages and are not counted."""
+    answered = exc.status is not None and 200 <= exc.status < 300
+    return answered or attempt.written > 0
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC (or a quota's EDQUOT), here or in what caused it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _disk_full(video: Video) -> None:
+    with _state.lock:
+        first, _state.disk_full = not _state.disk_full, True
+    if first:  # once per process while it lasts, not once per video per retry
+        log.error("the disk under MEDIA_ROOT is full: archiving paused until there is space")
+    lifecycle.back_off(video.pk, DISK_FULL_MESSAGE, DISK_FULL_RETRY)
+
+
+def _count_failure(video: Video, exc: Exception, broken: Callable[[int], str]) -> None:
+    """One more failed attempt in a row: back off, or give up after ARCHIVE_MAX_ATTEMPTS.
+
+    `broken(n)` is the sentence for giving up after n attempts."""
+    rows = Video.objects.filter(pk=video.pk)
+    rows.update(archive_attempts=F("archive_attempts") + 1)
+    attempts = rows.values_list("archive_attempts", flat=True).first()
+    if attempts is None:
+        return  # deleted meanwhile: nothing left to record on
+    limit = settings.ARCHIVE_MAX_ATTEMPTS
+    if attempts >= limit:
+        mark_broken(video.pk, f"{broken(attempts)} {ASK_AGAIN}")
+    else:
+        lifecycle.back_off(
+            video.pk, f"Archiving failed (attempt {attempts} of {limit}), will retry: {exc}"
+        )
+
+
+def mark_broken(video_id: int, message: str) -> None:
+    """Give up on archiving this video until someone asks again; `message` says why."""
+    log.warning("video %s could not be archived: %s", video_id, message)
+    Video.objects.filter(pk=video_id).update(
+        asset_state=Video.Assets.BROKEN, next_poll_at=None, last_error=message[:1000]
+    )
+
+
+def stored_problems(video: Video) -> list[str]:
+    """Re-check an archived video's stored files with the archiver's checks; [] when fine."""
+    problems = []
+    for variant in VARIANTS:
+        name = str(getattr(video, FILE_FIELDS[variant]).name or "")
+        if not name:
+            problems.append(f"no {WORDS[variant]} is recorded")
+            continue
+        path = Path(default_storage.path(name))
+        if not path.is_file():
+            problems.append(f"the {WORDS[variant]} is missing ({name})")
+        elif problem := media_check.check_file(variant, path):
+            problems.append(f"the {WORDS[variant]} failed verification: {problem}")
+    return problems
 
 
 def delete_files(names: Iterable[str]) -> None:
@@ -87,14 +308,26 @@ def delete_files(names: Iterable[str]) -> None:
         default_storage.delete(name)
 
 
-def remove_stale_partials(*, older_than: float | None = None) -> int:
-    """Delete temporary downloads left by a worker that died mid-download."""
+def remove_stale_partials(
+    *, older_than: float | None = None, at_most_every: float | None = None
+) -> int:
+    """Delete temporary downloads left by a worker that died mid-download.
+
+    Every process that archives calls this (the tracker at start, each archive on its way in),
+    `at_most_every` seconds apart per process. A live download keeps its file's mtime fresh, so
+    only a file untouched for a lease (TRACKER_LEASE_SECONDS) counts as left behind.
+    """
+    if at_most_every is not None:
+        with _state.lock:
+            now = time.monotonic()
+            if now - _state.last_sweep < at_most_every:
+                return 0
+            _state.last_sweep = now
     partial_dir = Path(settings.MEDIA_ROOT) / PARTIAL_DIR
     if not partial_dir.exists():
         return 0
-    cutoff = timezone.now().timestamp() - (
-        settings.TRACKER_LEASE_SECONDS if older_than is None else older_than
-    )
+    lease = settings.TRACKER_LEASE_SECONDS if older_than is None else older_than
+    cutoff = (timezone.now() - timedelta(seconds=lease)).timestamp()
     removed = 0
     for path in partial_dir.glob("*.part"):
         try:
@@ -103,4 +336,6 @@ def remove_stale_partials(*, older_than: float | None = None) -> int:
                 removed += 1
         except FileNotFoundError:
             pass
+    if removed:
+        log.info("removed %s unfinished downloads left by a dead worker", removed)
     return removed

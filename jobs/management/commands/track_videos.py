@@ -15,9 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
 
 from jobs import tracker
-from jobs.archive import remove_stale_partials
-
-SWEEP_SECONDS = 300  # how often a running tracker looks for downloads a dead worker left
+from jobs.archive import SWEEP_EVERY, remove_stale_partials
 
 
 class Lane:
@@ -83,7 +81,6 @@ class Command(BaseCommand):
         reserved = max(1, threads // 4)  # for status reads: a burst of downloads cannot stall them
         lanes = (Lane(archives=False, cap=threads), Lane(archives=True, cap=threads - reserved))
         self.stdout.write(f"tracking videos with {threads} threads")
-        last_sweep = time.monotonic()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="track") as pool:
             try:
                 while not self.stopping:
@@ -96,9 +93,8 @@ class Command(BaseCommand):
                             wait(busy, return_when=FIRST_COMPLETED)
                             self.start(pool, lanes, threads)
                         break
-                    if time.monotonic() - last_sweep > SWEEP_SECONDS:
-                        remove_stale_partials()
-                        last_sweep = time.monotonic()
+                    # Also on every archive's way in; this catches them when none is due.
+                    remove_stale_partials(at_most_every=SWEEP_EVERY)
                     if started == 0:  # nothing to start: wake when a thread frees up, or a tick
                         idle = settings.TRACKER_IDLE_SECONDS
                         if busy := self.busy(lanes):
