@@ -248,14 +248,26 @@ def family(video: Video) -> Family:
 # --- compare ---------------------------------------------------------------------------------
 
 
+MAX_ID = 2**63 - 1  # the largest value a BigAutoField holds (SQLite raises OverflowError above)
+
+
 def parse_ids(values: Iterable[str], limit: int = MAX_COMPARE) -> list[int]:
-    """`?ids=1,2,3` or `?ids=1&ids=2`, in the order given, without repeats or junk."""
+    """`?ids=1,2,3` or `?ids=1&ids=2`, in the order given, without repeats or junk.
+
+    Junk includes non-ASCII digits ("²".isdigit() is true, int() refuses it), numbers too long
+    for int() (over 4,300 digits) and ids beyond any primary key: each would be a 500.
+    """
     ids: list[int] = []
     for value in values:
         for part in value.split(","):
             part = part.strip()
-            if part.isdigit() and int(part) not in ids:
-                ids.append(int(part))
+            if not (part.isascii() and part.isdigit() and len(part) <= 19):
+                continue
+            number = int(part)
+            if number <= MAX_ID and number not in ids:
+                ids.append(number)
+                if len(ids) >= limit:  # the rest is never looked at
+                    return ids
     return ids[:limit]
 
 

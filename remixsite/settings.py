@@ -177,9 +177,8 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", False)  # usually done by the proxy
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", False) else None
-)
+BEHIND_PROXY = env.bool("BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
@@ -202,9 +201,8 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True  # only the account's own failures from that address (throttle.py)
 AXES_HANDLER = "remixsite.throttle.ScopedResetHandler"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env.bool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
-)
+# django-ipware is not installed, so axes would use REMOTE_ADDR: the proxy's, behind one.
+AXES_CLIENT_IP_CALLABLE = "remixsite.throttle.client_ip"
 
 MAILERS = {
     "default": {
@@ -240,6 +238,9 @@ ARCHIVE_MAX_ATTEMPTS = env.int("ARCHIVE_MAX_ATTEMPTS", 5)
 TRACKER_IDLE_SECONDS = env.float("TRACKER_IDLE_SECONDS", 0.25)
 TRACKER_THREADS = env.int("TRACKER_THREADS", 8)
 TRACKER_LEASE_SECONDS = env.int("TRACKER_LEASE_SECONDS", 120)
+# A create whose answer was lost and that is not in the provider's job list this long after
+# it was sent (or on a second look) was not made, and is sent again (jobs/submission.py).
+SUBMIT_LOOKUP_SETTLE_SECONDS = env.float("SUBMIT_LOOKUP_SETTLE_SECONDS", 30)
 POLL_MIN_SECONDS = env.float("POLL_MIN_SECONDS", 1.0)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", 30.0)
 POLL_WEBHOOK_SECONDS = env.float("POLL_WEBHOOK_SECONDS", 60.0)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,17 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 from django.utils import timezone
+from standardwebhooks import Webhook
 
-from jobs.models import Provider, StatusChange, Video
+from jobs.lib.months import month_start
+from jobs.models import Provider, StatusChange, Video, WebhookDelivery
+from jobs.selectors import parse_ids
 from jobs.services.submit import submit_remix
 from jobs.urls import urlpatterns as job_urls
 from tests.conftest import Simulator, StandInHandler, serving
 from tests.helpers import poll_due_videos
+from tests.test_deploy import PRODUCTION_ENV, manage
+from tests.test_webhooks import new_secret
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 RAW = (b"<script>alert", b"<img src=x")
@@ -355,7 +362,7 @@ def test_a_broken_status_answer_changes_nothing_and_says_why(
     video.refresh_from_db()
     assert video.poll_errors == 1 and words in video.last_error, video.last_error
     assert "<html" not in video.last_error.lower()  # the page itself is never shown
-    assert video.next_poll_at > timezone.now()  # tried again later
+    assert video.next_poll_at and video.next_poll_at > timezone.now()  # tried again later
 
 
 @pytest.mark.parametrize("fault", ["502", "malformed"])
@@ -461,3 +468,154 @@ def test_a_body_that_is_not_a_video_changes_nothing(
     assert state(video) == before
     video.refresh_from_db()
     assert video.poll_errors == 1 and words in video.last_error, video.last_error
+
+
+# --- query strings, headers and bodies that used to be a 500 ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "month", ["9999-12", "0000-01", "0001-01", "2026-13", "2026-00", "99999-01"]
+)
+def test_a_month_at_the_edge_of_the_calendar_shows_the_current_month(
+    alice_client: Client, month: str
+) -> None:
+    # 9999-12's "next month" and 0001-01's "month before" are not datetimes at all.
+    r = alice_client.get("/usage/", {"month": month})
+    assert r.status_code == 200, month
+    assert r.context["usage"].month == month_start()
+    assert f"Usage in {timezone.localtime():%B %Y}" in r.content.decode()
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "99999999999999999999999",  # beyond a 64-bit integer: OverflowError on SQLite
+        "9223372036854775808",  # 2**63, one past the largest primary key
+        "1" * 5000,  # past int()'s 4,300-digit limit: ValueError
+        "²,³",  # str.isdigit() says yes, int() says no
+        "-1,1.0,0x10,,,",
+    ],
+    ids=["overflow", "2**63", "5000-digits", "superscripts", "signs-and-dots"],
+)
+def test_compare_ignores_ids_no_video_can_have(
+    alice_client: Client, completed: Video, alice: Any, junk: str
+) -> None:
+    other = make(completed.provider, alice)
+    r = alice_client.get("/compare/", {"ids": f"{junk},{completed.pk},{other.pk}"})
+    assert r.status_code == 200  # 400 means fewer than two videos were found
+    assert [row["video"] for row in r.context["rows"]] == [completed, other]
+
+
+def test_parse_ids_keeps_the_largest_primary_key_and_stops_at_the_limit() -> None:
+    assert parse_ids([str(2**63 - 1), str(2**63), "3,3,4"], limit=3) == [2**63 - 1, 3, 4]
+    assert parse_ids(["1,2,3,4,5,6,7,8"]) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=" + "9" * 5000 + "-",
+        "bytes=0-" + "9" * 5000,
+        "bytes=-" + "9" * 5000,
+        "bytes=" + "9" * 20 + "-",  # within the digit limit, beyond the file: 416
+    ],
+    ids=["start", "end", "suffix", "20-digits"],
+)
+def test_a_range_with_a_huge_number_is_the_whole_file_or_416(
+    alice_client: Client, media_root: Path, header: str
+) -> None:
+    media = Path(media_root, "archive", "1", "video.mp4")
+    media.parent.mkdir(parents=True)
+    media.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"x" * 100)
+    r = alice_client.get("/media/archive/1/video.mp4", headers={"Range": header})
+    assert r.status_code in (200, 416), r.status_code
+    if r.status_code == 200:
+        assert b"".join(r.streaming_content) == media.read_bytes()  # type: ignore[attr-defined]
+    else:
+        assert r["Content-Range"] == f"bytes */{media.stat().st_size}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".partial/1-video.part", "./.partial/1-video.part", "archive/../.partial/1-video.part"],
+)
+def test_a_relative_media_root_still_hides_partial_downloads(
+    alice_client: Client,
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    # As .env.example writes it (MEDIA_ROOT=var/media), had it reached the view unresolved.
+    monkeypatch.chdir(tmp_path)
+    settings.MEDIA_ROOT = Path("var/test-media-rel")
+    partial = tmp_path / "var/test-media-rel/.partial/1-video.part"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half a download")
+    done = tmp_path / "var/test-media-rel/archive/1/video.mp4"
+    done.parent.mkdir(parents=True)
+    done.write_bytes(b"a whole archive")
+
+    assert alice_client.get("/media/" + path).status_code == 404
+    r = alice_client.get("/media/archive/1/video.mp4")  # the rest is served as usual
+    assert r.status_code == 200
+    assert b"".join(r.streaming_content) == b"a whole archive"  # type: ignore[attr-defined]
+
+
+WEBHOOK_SECRET_ENV = "REMIX_TEST_BAD_INPUT_WEBHOOK_SECRET"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "video.completed", "data": {"id": "video_\x00abc"}},
+        {"type": "video.\x00completed", "data": {"id": "video_abc"}},
+        {"type": "video.completed", "data": {"id": "v" * 600}},
+    ],
+    ids=["nul-id", "nul-type", "long-id"],
+)
+def test_a_signed_webhook_with_a_nul_is_acknowledged_not_a_500(
+    client: Client, db: Any, monkeypatch: pytest.MonkeyPatch, payload: dict[str, Any]
+) -> None:
+    secret = new_secret()
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, secret)
+    provider = Provider.objects.create(
+        name="Hooked",
+        base_url="http://127.0.0.1:9/v1",  # never called: no job has that id
+        api_key_env="SIMULATOR_API_KEY",
+        webhooks_enabled=True,
+        webhook_secret_env=WEBHOOK_SECRET_ENV,
+    )
+    webhook_id = "wh_" + uuid.uuid4().hex
+    at = datetime.now(UTC)
+    body = json.dumps(
+        {"id": "evt_1", "object": "event", "created_at": int(at.timestamp()), **payload}
+    )
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, at, body),
+    }
+    url = reverse("jobs:webhook", args=[provider.pk])
+
+    r = client.post(url, data=body.encode(), content_type="application/json", headers=headers)
+
+    assert r.status_code == 200 and r.content == b"ok"
+    delivery = WebhookDelivery.objects.get(provider=provider)
+    assert "\x00" not in delivery.event_type + delivery.video_id
+    again = client.post(url, data=body.encode(), content_type="application/json", headers=headers)
+    assert again.status_code == 200 and again.content == b"duplicate"
+
+
+def test_check_deploy_on_a_fresh_sqlite_path_creates_its_folder(tmp_path: Path) -> None:
+    database = tmp_path / "new" / "deeper" / "db.sqlite3"
+    r = manage(
+        "check",
+        "--deploy",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        DATABASE_URL=f"sqlite:///{database}",
+        **PRODUCTION_ENV,
+    )
+    assert "unable to open database file" not in r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert database.parent.is_dir()
