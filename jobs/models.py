@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from jobs.lib.keys import env_var_name, provider_key_variable
 
 if TYPE_CHECKING:
     from jobs.provider.client import ProviderClient
@@ -23,24 +25,6 @@ if TYPE_CHECKING:
 # Ids are opaque: gateways such as LiteLLM rewrite them into ~200-character base64 strings.
 PROVIDER_ID_LENGTH = 512
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
-
-env_var_name = RegexValidator(
-    r"^[A-Z_][A-Z0-9_]*$", "Use an environment variable NAME, like PROVIDER_KEY_SORA."
-)
-
-
-def provider_key_variable(name: str) -> None:
-    """Only variables meant for provider keys: any other (SECRET_KEY, DATABASE_URL…) would be
-    sent as a Bearer token to whatever base URL a staff user typed in."""
-    allowed = settings.PROVIDER_KEY_VARIABLES
-    if name.startswith(settings.PROVIDER_KEY_PREFIX) or name in allowed:
-        return
-    others = f" or one of {', '.join(allowed)}" if allowed else ""
-    raise ValidationError(
-        f"“{name}” is not a provider key variable: its name must start with "
-        f"{settings.PROVIDER_KEY_PREFIX}{others} (PROVIDER_KEY_VARIABLES). Other variables "
-        "hold the site's own secrets and are never sent to a provider."
-    )
 
 
 def owner_or_staff(owner_id: int | None, user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -136,6 +120,12 @@ class Provider(models.Model):
             self.api_key,
             (5, settings.PROVIDER_TIMEOUT_SECONDS),
             settings.PROVIDER_MAX_RETRIES,
+            deadline=settings.PROVIDER_DEADLINE_SECONDS,
+            json_max_bytes=settings.PROVIDER_JSON_MAX_BYTES,
+            list_max_bytes=settings.PROVIDER_LIST_MAX_BYTES,
+            max_redirects=settings.PROVIDER_MAX_REDIRECTS,
+            max_pages=settings.SYNC_MAX_PAGES,
+            min_rate=settings.ASSET_MIN_RATE,
         )
 
     def model_ids(self) -> list[str]:
