@@ -41,12 +41,14 @@ class ProviderAdmin(admin.ModelAdmin):
         "api_key_env",
         "can_create",
         "can_remix",
+        "can_list",
+        "honours_idempotency",
         "webhooks_enabled",
         "enabled",
         "is_default",
         "key_present",
     ]
-    list_filter = ["enabled", "can_remix", "can_create", "webhooks_enabled"]
+    list_filter = ["enabled", "can_remix", "can_create", "honours_idempotency", "webhooks_enabled"]
     search_fields = ["name", "base_url"]
     inlines = [CatalogInline]
     actions = ["check_connection", "sync_now"]
@@ -124,6 +126,7 @@ class VideoAdmin(admin.ModelAdmin):
         "idempotency_key",
         "submission",
         "submit_attempts",
+        "sent_at",
         "last_polled_at",
         "poll_errors",
         "last_error",

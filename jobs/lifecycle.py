@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from jobs import notify
@@ -150,6 +151,129 @@ def forget(*, video_id: int) -> None:
         _finish(video)
         video.save()
         history(video, old, video.status, via=StatusChange.Via.POLL, note="404 at the provider")
+
+
+# --- submission: a POST that may have reached the provider is never sent again blindly ---------
+
+
+def mark_sending(*, video_id: int, was: str) -> bool:
+    """Record that the create/remix POST is about to go out, before it goes.
+
+    Its own write, committed at once (the tracker runs in autocommit): a worker killed
+    mid-POST leaves the row in SENDING, and whoever claims it next looks the job up instead of
+    sending it again. Conditional on the state the caller saw, so a row deleted or decided
+    meanwhile is not sent. False: it changed, send nothing.
+    """
+    return bool(
+        Video.objects.filter(pk=video_id, submission=was).update(
+            submission=Video.Submission.SENDING,
+            sent_at=timezone.now(),
+            submit_attempts=F("submit_attempts") + 1,
+        )
+    )
+
+
+def wait_to_submit(
+    *, video_id: int, submission: str, message: str, retry_after: float | None = None
+) -> None:
+    """Not submitted this time: PENDING if nothing was created, UNKNOWN if it may have been."""
+    Video.objects.filter(pk=video_id, submission__in=Video.WAITING).update(submission=submission)
+    back_off(video_id, message, retry_after)
+
+
+def lookup_missed(*, video_id: int, note: str, message: str) -> None:
+    """The lost submission is not in the provider's list yet: look again before deciding.
+
+    The history row is the record of the look, and what tells the next one it is the second.
+    """
+    video = Video.objects.get(pk=video_id)
+    history(video, video.status, video.status, via=StatusChange.Via.SUBMIT, note=note)
+    wait_to_submit(video_id=video_id, submission=Video.Submission.UNKNOWN, message=message)
+
+
+def unconfirm(*, video_id: int, message: str) -> None:
+    """We cannot tell whether the provider made it, and must not guess: the user decides."""
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        if video.submission not in Video.WAITING:
+            return
+        video.submission = Video.Submission.UNCONFIRMED
+        video.next_poll_at = None
+        video.last_error = message[:1000]
+        video.save(update_fields=["submission", "next_poll_at", "last_error", "updated_at"])
+        history(
+            video, video.status, video.status, via=StatusChange.Via.SUBMIT, note="Not confirmed"
+        )
+
+
+def send_again(*, video_id: int) -> bool:
+    """The user chose to send an unconfirmed job again: back to PENDING, once.
+
+    The conditional UPDATE is the guard: a double click (or two tabs) moves it only once.
+    """
+    with transaction.atomic():
+        moved = Video.objects.filter(pk=video_id, submission=Video.Submission.UNCONFIRMED).update(
+            submission=Video.Submission.PENDING,
+            next_poll_at=timezone.now(),
+            poll_errors=0,
+            last_error="",
+        )
+        if moved:
+            video = Video.objects.get(pk=video_id)
+            history(
+                video,
+                video.status,
+                video.status,
+                via=StatusChange.Via.LOCAL,
+                note="Sent again at the user's request",
+            )
+    return bool(moved)
+
+
+def give_up(*, video_id: int) -> bool:
+    """The user gave up on an unconfirmed job: failed, and (like every failure) costs nothing."""
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        if video.submission != Video.Submission.UNCONFIRMED:
+            return False
+        old = video.status
+        # REJECTED: stopped for good, never sent again by a worker, and not counted as spend.
+        video.submission = Video.Submission.REJECTED
+        video.status = Video.Status.FAILED
+        video.error_code = "not_confirmed"
+        video.error_message = (
+            "You gave up on this job: its submission could not be confirmed. If the provider "
+            "did make the video, it is not shown or counted here; check the provider."
+        )
+        video.asset_state = Video.Assets.NONE
+        video.next_poll_at = None
+        video.last_error = ""
+        video.save()
+        history(video, old, video.status, via=StatusChange.Via.LOCAL, note="Gave up: not confirmed")
+    return True
+
+
+def fail_unusable_answer(*, video_id: int, message: str, submitted: bool) -> None:
+    """The provider answered with something we will not use (InvalidAnswer): a final failure.
+
+    Not transient: asking again gets the same answer, so no back-off loop. `submitted`: it was
+    the answer to our POST, so the job may exist there; it is never sent again from here.
+    """
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        old = video.status
+        if submitted:
+            video.submission = Video.Submission.SUBMITTED  # a 2xx: the provider took it
+        video.status = Video.Status.FAILED
+        video.error_code = "invalid_provider_answer"
+        video.error_message = message
+        video.asset_state = Video.Assets.NONE
+        video.next_poll_at = None
+        video.last_error = ""
+        _finish(video)
+        video.save()
+        via = StatusChange.Via.SUBMIT if submitted else StatusChange.Via.POLL
+        history(video, old, video.status, via=via, note="Unusable answer from the provider")
 
 
 def mark_assets_expired(*, video_id: int) -> None:

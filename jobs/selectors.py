@@ -286,6 +286,7 @@ class BatchSummary:
     running: int
     completed: int
     failed: int
+    unconfirmed: int  # waiting for their owner to decide: send again or give up
     progress: int  # mean percent over all jobs
     cost: Decimal  # estimated, jobs that count (not failed)
     playable: tuple[int, ...] = ()  # archived ones, for "compare the finished ones"
@@ -309,7 +310,7 @@ def batch_videos(batch: Batch) -> list[Video]:
 
 
 def summarise_batch(videos: list[Video]) -> BatchSummary:
-    counts = {"waiting": 0, "running": 0, "completed": 0, "failed": 0}
+    counts = {"waiting": 0, "running": 0, "completed": 0, "failed": 0, "unconfirmed": 0}
     for v in videos:
         key = v.status_key
         counts["running" if key in Video.ACTIVE else key] += 1

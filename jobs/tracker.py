@@ -20,7 +20,7 @@ from jobs import lifecycle
 from jobs.archive import archive_assets
 from jobs.models import StatusChange, Video
 from jobs.provider.client import ProviderClient
-from jobs.provider.errors import NotFound, ProviderError, ProviderRateLimited
+from jobs.provider.errors import InvalidAnswer, NotFound, ProviderError, ProviderRateLimited
 from jobs.submission import send_submission
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ def refresh_video(video: Video, client: ProviderClient | None = None) -> None:
         remote = client.retrieve(video.video_id or "")
     except NotFound:
         lifecycle.forget(video_id=video.pk)
+    except InvalidAnswer as exc:  # not transient: asking again gets the same answer
+        message = f"The provider's answer about this job could not be used: {exc.message}"
+        lifecycle.fail_unusable_answer(video_id=video.pk, message=message, submitted=False)
     except ProviderRateLimited as exc:
         lifecycle.back_off(video.pk, f"Provider is rate-limiting: {exc}", exc.retry_after)
     except ProviderError as exc:  # down, or a key problem an admin can fix: keep trying

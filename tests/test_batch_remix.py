@@ -105,6 +105,17 @@ class TestSubmit:
 
 
 class TestProgressPage:
+    def test_an_unconfirmed_job_is_counted_in_words(self, alice_client, alice, completed) -> None:
+        batch = submit_batch(user=alice, source=completed, prompts=["a", "b"], key=uuid.uuid4())
+        first = batch.videos.order_by("pk").first()
+        assert first is not None
+        Video.objects.filter(pk=first.pk).update(
+            submission=Video.Submission.UNCONFIRMED, next_poll_at=None
+        )
+        r = alice_client.get(f"/batches/{batch.pk}/")
+        assert r.status_code == 200
+        assert b"1 could not be confirmed" in r.content and b"1 waiting to submit" in r.content
+
     def test_it_polls_while_active_and_stops_when_final(self, alice_client, alice, completed) -> None:
         batch = submit_batch(
             user=alice, source=completed, prompts=["a", "b"], key=uuid.uuid4()

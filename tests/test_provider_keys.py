@@ -169,6 +169,7 @@ def test_a_row_naming_secret_key_sends_no_authorization_on_check_connection(
     assert r.status_code == 200
     assert seen == [] or all("authorization" not in headers for headers in seen), seen
     assert site_secret not in r.content.decode()
+    assert "is not a provider key variable" in r.content.decode()  # said, not "not set"
 
     staff_client.post(
         reverse("admin:jobs_provider_changelist"),

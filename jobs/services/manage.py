@@ -1,4 +1,5 @@
-"""Looking after existing jobs and providers: delete, refresh, archive again, check connection."""
+"""Looking after existing jobs and providers: delete, refresh, archive again, check connection,
+and the user's decision on a send that could not be confirmed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs import tasks
+from jobs import lifecycle, tasks
 from jobs.archive import delete_files
+from jobs.lib.keys import provider_key_variable
 from jobs.models import ARCHIVING, Provider, Video
 from jobs.provider.errors import AuthenticationFailed, NotFound, NoVideosApi, ProviderError
 
@@ -53,10 +55,48 @@ def delete_video(*, video: Video, user: User) -> None:
     delete_files(files)
 
 
-def rearchive(*, video_id: int) -> None:
-    """Admin action: fetch the assets again (e.g. after files were lost)."""
+def send_again(*, video_id: int, user: User) -> None:
+    """The user's decision on an unconfirmed send: send it once more (it may make a second video).
+
+    Back to PENDING exactly once (a conditional UPDATE): a double click sends nothing twice.
+    The same Idempotency-Key goes out again.
+    """
+    _may_decide(video_id, user)
+    if not lifecycle.send_again(video_id=video_id):
+        raise ValidationError(_nothing_to_decide(video_id))
+    tasks.nudge_on_commit(video_id)
+
+
+def give_up(*, video_id: int, user: User) -> None:
+    """The user's decision on an unconfirmed send: stop here; a failed job costs nothing."""
+    _may_decide(video_id, user)
+    if not lifecycle.give_up(video_id=video_id):
+        raise ValidationError(_nothing_to_decide(video_id))
+
+
+def _may_decide(video_id: int, user: User) -> None:
+    if not Video.objects.get(pk=video_id).can_be_managed_by(user):
+        raise PermissionDenied("Only the person who submitted it, or staff, can decide this.")
+
+
+def _nothing_to_decide(video_id: int) -> str:
+    video = Video.objects.get(pk=video_id)
+    return (
+        f"There is nothing to decide for #{video.pk}: it is no longer waiting for a decision "
+        f"(it is “{video.display_status}” now)."
+    )
+
+
+def rearchive(*, video_id: int, reason: str = "") -> None:
+    """Admin action: fetch the assets again (e.g. after files were lost, or it was BROKEN).
+
+    Starts afresh: the failed attempts that made it BROKEN no longer count."""
     Video.objects.filter(pk=video_id, status=Video.Status.COMPLETED).update(
-        asset_state=Video.Assets.PENDING, next_poll_at=timezone.now(), poll_errors=0
+        asset_state=Video.Assets.PENDING,
+        next_poll_at=timezone.now(),
+        poll_errors=0,
+        archive_attempts=0,
+        last_error=reason,
     )
     tasks.nudge(video_id)
 
@@ -71,6 +111,10 @@ def refresh_now(*, video_id: int) -> None:
 
 def check_provider(*, provider: Provider) -> tuple[int, str]:
     """Plain words on whether the base URL speaks the Videos API and the key is accepted."""
+    try:
+        provider_key_variable(provider.api_key_env)
+    except ValidationError as exc:
+        return messages.ERROR, " ".join(exc.messages)
     if not provider.api_key:
         return messages.ERROR, (
             f"the environment variable {provider.api_key_env} is not set, so "

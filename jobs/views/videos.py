@@ -1,4 +1,5 @@
-"""One video: its detail page (and polled status partial), remix, retry, delete, lineage."""
+"""One video: its detail page (and polled status partial), remix, retry, delete, lineage, and
+the decision on an unconfirmed send (send again / give up)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from jobs import selectors
 from jobs.forms import KeyForm, RemixForm
 from jobs.lib.prompts import prompt_diff
 from jobs.models import Video
-from jobs.services.manage import delete_video
+from jobs.services.manage import delete_video, give_up, send_again
 from jobs.services.submit import retry_video, submit_remix
 from jobs.views.common import AuthedRequest, add_errors, revalidate, status_for
 
@@ -92,6 +93,39 @@ def retry(request: AuthedRequest, pk: int) -> HttpResponse:
         return redirect(video.batch or video)
     messages.success(request, f"Retrying #{video.pk} as a new job, #{new.pk}.")
     return redirect(new.batch or new)
+
+
+@require_POST
+def unconfirmed_send_again(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Send an unconfirmed job once more, at the user's risk (it may make a second video)."""
+    video = get_object_or_404(Video, pk=pk)
+    try:
+        send_again(video_id=video.pk, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Sending #{video.pk} again.")
+    return _back(request, video)
+
+
+@require_POST
+def unconfirmed_give_up(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Stop an unconfirmed job here: marked failed, and counted as no spend."""
+    video = get_object_or_404(Video, pk=pk)
+    try:
+        give_up(video_id=video.pk, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Gave up on #{video.pk}; it is marked failed and costs nothing.")
+    return _back(request, video)
+
+
+def _back(request: AuthedRequest, video: Video) -> HttpResponse:
+    """Back to the page the form was on: the table row, or the detail page."""
+    if request.POST.get("back") == "list":
+        return redirect(f"{reverse('jobs:list')}#video-{video.pk}")
+    return redirect(video)
 
 
 @require_GET
