@@ -47,6 +47,7 @@ MAGIC = {
     "spritesheet": lambda b: b[:3] == b"\xff\xd8\xff",
 }
 CONTENT_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
+MAX = 64 * 1024 * 1024  # downloads: far above any simulator clip
 
 
 @pytest.fixture
@@ -260,14 +261,14 @@ def test_it_downloads_each_variant(
 ) -> None:
     [video] = simulator.seed(1)
     buffer = io.BytesIO()
-    result = api.download(video["id"], variant, buffer, chunk_size=1024)
+    result = api.download(video["id"], variant, buffer, max_bytes=MAX, chunk_size=1024)
     data = buffer.getvalue()
     assert result.bytes_written == len(data) > 0
     assert MAGIC[variant](data)
     assert (result.content_type or "").startswith(CONTENT_TYPES[variant])
     target = tmp_path / f"{variant}.bin"
     with target.open("wb") as dest:
-        api.download(video["id"], variant, dest)
+        api.download(video["id"], variant, dest, max_bytes=MAX)
     assert target.read_bytes() == data
 
 
@@ -277,7 +278,7 @@ def test_a_download_that_stops_short_is_unavailable_not_complete() -> None:
 
     with fake_server(short) as fake, ProviderClient(fake.base_url, KEY, max_retries=0) as api:
         with pytest.raises(ProviderUnavailable) as info:
-            api.download("video_1", "video", io.BytesIO())
+            api.download("video_1", "video", io.BytesIO(), max_bytes=MAX)
     assert "broke off" in info.value.message or "ended after" in info.value.message
 
 
@@ -340,7 +341,7 @@ def test_expired_assets_are_reported_as_such(api: ProviderClient, simulator: Sim
     [video] = simulator.seed(1)
     simulator.expire(video["id"])
     with pytest.raises(AssetsExpired):
-        api.download(video["id"], "video", io.BytesIO())
+        api.download(video["id"], "video", io.BytesIO(), max_bytes=MAX)
 
 
 def test_a_410_is_assets_expired() -> None:
@@ -348,7 +349,7 @@ def test_a_410_is_assets_expired() -> None:
             b'{"error": {"message": "Gone", "type": "invalid_request_error"}}')
     with fake_server(lambda seen: gone) as fake, ProviderClient(fake.base_url, KEY) as api:
         with pytest.raises(AssetsExpired):
-            api.download("video_1", "thumbnail", io.BytesIO())
+            api.download("video_1", "thumbnail", io.BytesIO(), max_bytes=MAX)
 
 
 def test_a_400_saying_expired_is_assets_expired() -> None:
@@ -359,9 +360,9 @@ def test_a_400_saying_expired_is_assets_expired() -> None:
 
     with fake_server(answer) as fake, ProviderClient(fake.base_url, KEY) as api:
         with pytest.raises(AssetsExpired):
-            api.download("expiry-test", "video", io.BytesIO())
+            api.download("expiry-test", "video", io.BytesIO(), max_bytes=MAX)
         with pytest.raises(ProviderRejected) as info:
-            api.download("expiry-test", "thumbnail", io.BytesIO())
+            api.download("expiry-test", "thumbnail", io.BytesIO(), max_bytes=MAX)
     assert type(info.value) is ProviderRejected and info.value.code == "video_not_ready"
 
 
@@ -541,7 +542,7 @@ def test_ids_are_quoted_into_one_path_segment(
         with pytest.raises(NotFound):
             api.retrieve(video_id)
         with pytest.raises(NotFound):
-            api.download(video_id, "video", io.BytesIO())
+            api.download(video_id, "video", io.BytesIO(), max_bytes=MAX)
     for video_id in ["..", "."]:  # requests would resolve these dot segments away
         with pytest.raises(NotFound):
             api.retrieve(video_id)

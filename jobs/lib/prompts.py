@@ -7,7 +7,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
-PROMPT_MAX_LENGTH = 32_000
+# Defined once, with the other Video field bounds, where the provider client checks answers.
+from jobs.provider.fields import PROMPT_MAX_LENGTH as PROMPT_MAX_LENGTH
 
 
 def clean_prompt(prompt: str) -> str:

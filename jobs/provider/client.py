@@ -12,34 +12,39 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import IO, Any, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError as Urllib3Error
 
+from jobs.provider import media
 from jobs.provider.errors import (
     ROUTE_COLLECTION,
-    ROUTE_CONTENT,
     ROUTE_REMIX,
     ROUTE_VIDEO,
+    InvalidAnswer,
     NotFound,
     ProviderRejected,
     ProviderUnavailable,
     request_id,
-    status_error,
-    transport_error,
 )
 from jobs.provider.fields import as_number
-from jobs.provider.retry import RETRY_METHODS, RETRY_STATUSES, VideosRetry
 from jobs.provider.schema import CheckResult, DownloadResult, RemoteVideo, VideoPage, parse_page
+from jobs.provider.transport import Transport
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT: Final = "remix-dashboard/0.1 (+jobs.provider)"
+# The defaults match remixsite.settings (PROVIDER_DEADLINE_SECONDS, PROVIDER_JSON_MAX_BYTES,
+# ...); Provider.client() passes the settings, so these only serve code outside Django.
+DEFAULT_DEADLINE: Final = 60.0
+DEFAULT_JSON_MAX_BYTES: Final = 1024 * 1024
+DEFAULT_LIST_MAX_BYTES: Final = 8 * 1024 * 1024
+DEFAULT_MAX_REDIRECTS: Final = 3
+DEFAULT_MAX_PAGES: Final = 1000
+DEFAULT_MIN_RATE: Final = 256 * 1024  # bytes per second a download must keep up, on average
 
 
 def _quote_id(video_id: str) -> str:
@@ -54,18 +59,49 @@ def _quote_id(video_id: str) -> str:
 
 @functools.lru_cache(maxsize=32)
 def shared_client(
-    base_url: str, api_key: str, timeout: tuple[float, float], max_retries: int
+    base_url: str,
+    api_key: str,
+    timeout: tuple[float, float],
+    max_retries: int,
+    *,
+    deadline: float = DEFAULT_DEADLINE,
+    json_max_bytes: int = DEFAULT_JSON_MAX_BYTES,
+    list_max_bytes: int = DEFAULT_LIST_MAX_BYTES,
+    max_redirects: int = DEFAULT_MAX_REDIRECTS,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    min_rate: float = DEFAULT_MIN_RATE,
 ) -> ProviderClient:
     """One client per provider (and key) per process, so every call reuses its connection pool.
 
     A new client per job meant a new TCP (for a real provider, TLS) handshake per status read;
-    the tracker makes thousands of those. A changed key or URL is a different cache entry.
+    the tracker makes thousands of those. A changed key, URL or limit is a different cache
+    entry (every argument is hashable, so `lru_cache` keys on all of them).
     """
-    return ProviderClient(base_url, api_key, timeout=timeout, max_retries=max_retries)
+    return ProviderClient(
+        base_url,
+        api_key,
+        timeout=timeout,
+        max_retries=max_retries,
+        deadline=deadline,
+        json_max_bytes=json_max_bytes,
+        list_max_bytes=list_max_bytes,
+        max_redirects=max_redirects,
+        max_pages=max_pages,
+        min_rate=min_rate,
+    )
 
 
 class ProviderClient:
-    """One provider: a pooled `requests.Session`, safe to share between worker threads."""
+    """One provider: a pooled `requests.Session`, safe to share between worker threads.
+
+    Every answer is untrusted input: each call has a total `deadline` (seconds, however slowly
+    the provider trickles its answer), JSON bodies are read only up to `json_max_bytes` (one
+    Video) or `list_max_bytes` (a list page), content downloads follow at most `max_redirects`
+    redirects and only to public addresses (unless `allow_private`; None means: only when the
+    base URL itself is private, as the local simulator is), and `iter_all` stops after
+    `max_pages` pages. A download without an explicit deadline gets `deadline` plus one second
+    per `min_rate` bytes the provider announced.
+    """
 
     def __init__(
         self,
@@ -76,52 +112,59 @@ class ProviderClient:
         max_retries: int = 2,
         retry_after_cap: float = 20,
         user_agent: str = DEFAULT_USER_AGENT,
+        deadline: float = DEFAULT_DEADLINE,
+        json_max_bytes: int = DEFAULT_JSON_MAX_BYTES,
+        list_max_bytes: int = DEFAULT_LIST_MAX_BYTES,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        min_rate: float = DEFAULT_MIN_RATE,
+        allow_private: bool | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"base_url must be an http(s) URL, not {base_url!r}")
+        if deadline <= 0 or min_rate <= 0 or max_pages < 1 or max_redirects < 0:
+            raise ValueError("deadline, min_rate, max_pages must be positive, max_redirects >= 0")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_after_cap = retry_after_cap
-        # A key read from a file often ends in a newline; requests would then refuse the header
-        # with an exception that quotes it, so clean it here and never echo it back.
-        api_key = api_key.strip()
-        if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in api_key):
-            raise ValueError("The API key contains spaces, control or non-ASCII characters")
-        self._api_key = api_key  # never logged, never in repr or messages
-        retry = VideosRetry(
-            total=max_retries,
-            allowed_methods=RETRY_METHODS,
-            status_forcelist=RETRY_STATUSES,
-            backoff_factor=0.5,
-            backoff_max=8,
-            raise_on_status=False,  # the last answer comes back so we can map it to an error
-            respect_retry_after_header=True,
+        self.deadline = deadline
+        self.json_max_bytes = json_max_bytes
+        self.list_max_bytes = list_max_bytes
+        self.max_redirects = max_redirects
+        self.max_pages = max_pages
+        self.min_rate = min_rate
+        self._allow_private = allow_private
+        self._http = Transport(
+            self.base_url,
+            api_key,
+            timeout=timeout,
+            max_retries=max_retries,
             retry_after_cap=retry_after_cap,
+            user_agent=user_agent,
+            deadline=deadline,
         )
-        # pool_maxsize: a worker's thread pool shares this session; one connection per thread.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=retry)
-        self._session = requests.Session()
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers["User-Agent"] = user_agent
-        self._session.headers["Accept"] = "application/json"
-        if api_key:
-            # requests drops this header itself when a redirect leaves the host.
-            self._session.headers["Authorization"] = f"Bearer {api_key}"
 
     def __repr__(self) -> str:
         return f"ProviderClient({self.base_url!r})"
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> ProviderClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def allow_private(self) -> bool:
+        """May content downloads be redirected to non-public addresses? (see the class doc)"""
+        if self._allow_private is None:
+            # Resolved once, at the first download; a benign race between threads.
+            self._allow_private = media.host_is_private(self.base_url)
+        return self._allow_private
 
     # --- endpoints ---------------------------------------------------------------------------
 
@@ -143,23 +186,25 @@ class ProviderClient:
         ]
         if input_reference is not None:
             parts.append(("input_reference", input_reference))
-        response = self._request(
+        response, body = self._request(
             "POST", ROUTE_COLLECTION, "/videos", files=parts, idempotency_key=idempotency_key
         )
-        return self._created(response, ROUTE_COLLECTION)
+        return self._created(response, body, ROUTE_COLLECTION)
 
     def remix(
         self, video_id: str, prompt: str, idempotency_key: str | uuid.UUID | None = None
     ) -> RemoteVideo:
         path = f"/videos/{_quote_id(video_id)}/remix"
-        response = self._request(
+        response, body = self._request(
             "POST", ROUTE_REMIX, path, json={"prompt": prompt}, idempotency_key=idempotency_key
         )
-        return self._created(response, ROUTE_REMIX)
+        return self._created(response, body, ROUTE_REMIX)
 
     def retrieve(self, video_id: str) -> RemoteVideo:
-        response = self._request("GET", ROUTE_VIDEO, f"/videos/{_quote_id(video_id)}")
-        video = RemoteVideo.from_json(self._json(response, "GET", ROUTE_VIDEO))
+        response, body = self._request("GET", ROUTE_VIDEO, f"/videos/{_quote_id(video_id)}")
+        video = _parsed(
+            RemoteVideo.from_json, self._json(response, body, "GET", ROUTE_VIDEO), response
+        )
         millis = as_number(response.headers.get("openai-poll-after-ms"))
         if millis is not None and millis >= 0:
             video = replace(video, poll_after=millis / 1000)
@@ -169,14 +214,21 @@ class ProviderClient:
         params: dict[str, str | int] = {"limit": limit, "order": order}
         if after is not None:
             params["after"] = after
-        response = self._request("GET", ROUTE_COLLECTION, "/videos", params=params)
-        return parse_page(self._json(response, "GET", ROUTE_COLLECTION))
+        response, body = self._request(
+            "GET", ROUTE_COLLECTION, "/videos", params=params, cap=self.list_max_bytes
+        )
+        return _parsed(parse_page, self._json(response, body, "GET", ROUTE_COLLECTION), response)
 
     def iter_all(self, limit: int = 100, order: str = "desc") -> Iterator[RemoteVideo]:
-        """Every video, page by page, following `has_more` with `after=<last id>`."""
+        """Every video, page by page, following `has_more` with `after=<last id>`.
+
+        Ends, with a warning, when a cursor comes back that was already followed (a provider
+        going round in circles) or after `max_pages` pages (one that never says it is done).
+        """
         seen: set[str] = set()
+        cursors: set[str] = set()
         after: str | None = None
-        while True:
+        for _ in range(self.max_pages):
             page = self.list(after=after, limit=limit, order=order)
             for video in page.data:
                 if video.id not in seen:  # a page boundary shifting under us repeats items
@@ -185,15 +237,20 @@ class ProviderClient:
             cursor = page.last_id or (page.data[-1].id if page.data else None)
             if not page.has_more or cursor is None:
                 return
-            if cursor == after:
-                logger.warning("GET /videos repeated the cursor; stopping the listing there")
+            if cursor == after or cursor in cursors:
+                logger.warning("GET /videos repeated a cursor; stopping the listing there")
                 return
+            cursors.add(cursor)
             after = cursor
+        logger.warning(
+            "GET /videos still had more after %d pages; stopping the listing there",
+            self.max_pages,
+        )
 
     def delete(self, video_id: str) -> None:
-        response = self._request("DELETE", ROUTE_VIDEO, f"/videos/{_quote_id(video_id)}")
-        body = self._json(response, "DELETE", ROUTE_VIDEO, allow_empty=True)
-        if isinstance(body, dict) and body.get("deleted") is False:
+        response, body = self._request("DELETE", ROUTE_VIDEO, f"/videos/{_quote_id(video_id)}")
+        data = self._json(response, body, "DELETE", ROUTE_VIDEO, allow_empty=True)
+        if isinstance(data, dict) and data.get("deleted") is False:
             raise ProviderRejected(
                 "The provider answered that the video was not deleted",
                 status=response.status_code,
@@ -201,60 +258,36 @@ class ProviderClient:
             )
 
     def download(
-        self, video_id: str, variant: str, dest: IO[bytes], chunk_size: int = 64 * 1024
+        self,
+        video_id: str,
+        variant: str,
+        dest: IO[bytes],
+        *,
+        max_bytes: int,
+        deadline: float | None = None,
+        chunk_size: int = 64 * 1024,
     ) -> DownloadResult:
         """Stream one asset (`video`, `thumbnail`, `spritesheet`) into `dest`, chunk by chunk.
 
-        Raises `ProviderUnavailable` when the body stops short of Content-Length, so a partial
-        file is never mistaken for an archived one. `dest` may hold a partial write then.
+        Refuses (`InvalidAnswer`) media of the wrong type, more than `max_bytes`, and a
+        redirect it may not follow. Raises `ProviderUnavailable` when the body stops short of
+        what the provider announced, or when `deadline` (seconds; by default the client's
+        deadline plus the announced size at `min_rate`) passes. `dest` may hold a partial
+        write after any error.
         """
-        path = f"/videos/{_quote_id(video_id)}/content"
-        response = self._request(
-            "GET",
-            ROUTE_CONTENT,
-            path,
-            params={"variant": variant},
-            stream=True,
-            # The SDK's Accept; identity so Content-Length counts the bytes we write.
-            headers={"Accept": "application/binary", "Accept-Encoding": "identity"},
+        query = urlencode({"variant": variant})
+        return media.download(
+            self._http,
+            f"{self.base_url}/videos/{_quote_id(video_id)}/content?{query}",
+            variant,
+            dest,
+            max_bytes=max_bytes,
+            deadline=deadline,
+            min_rate=self.min_rate,
+            max_redirects=self.max_redirects,
+            allow_private=self.allow_private,
+            chunk_size=chunk_size,
         )
-        with response:
-            content_type = response.headers.get("Content-Type")
-            mime = (content_type or "").split(";")[0].strip().lower()
-            if mime in ("application/json", "text/html"):
-                raise ProviderUnavailable(
-                    f"The provider answered GET {ROUTE_CONTENT} with {mime} instead of media",
-                    status=response.status_code,
-                    request_id=request_id(response),
-                )
-            expected = as_number(response.headers.get("Content-Length"))
-            encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-            written = 0
-            chunks = response.iter_content(chunk_size)
-            while True:
-                # Only network errors become ProviderUnavailable; a failing `dest.write` (disk
-                # full) is the caller's problem and propagates as it is.
-                try:
-                    chunk = next(chunks)
-                except StopIteration:
-                    break
-                except (requests.RequestException, Urllib3Error) as exc:
-                    raise ProviderUnavailable(
-                        f"The {variant} download broke off after {written} bytes"
-                        + (f" of {int(expected)}" if expected is not None else ""),
-                        status=response.status_code,
-                        request_id=request_id(response),
-                    ) from exc
-                if chunk:
-                    dest.write(chunk)
-                    written += len(chunk)
-            if expected is not None and not encoded and written != expected:
-                raise ProviderUnavailable(
-                    f"The {variant} download ended after {written} of {int(expected)} bytes",
-                    status=response.status_code,
-                    request_id=request_id(response),
-                )
-        return DownloadResult(bytes_written=written, content_type=content_type)
 
     def check(self) -> CheckResult:
         """GET /videos?limit=1: does this base URL and key reach a Videos API?
@@ -266,8 +299,12 @@ class ProviderClient:
         """
         started = time.monotonic()
         try:
-            response = self._request(
-                "GET", ROUTE_COLLECTION, "/videos", params={"limit": 1, "order": "desc"}
+            response, body = self._request(
+                "GET",
+                ROUTE_COLLECTION,
+                "/videos",
+                params={"limit": 1, "order": "desc"},
+                cap=self.list_max_bytes,
             )
         except ProviderRejected as exc:
             if type(exc) is not ProviderRejected or exc.status not in (400, 422):
@@ -279,7 +316,7 @@ class ProviderClient:
                 request_id=exc.request_id,
                 elapsed=time.monotonic() - started,
             )
-        page = parse_page(self._json(response, "GET", ROUTE_COLLECTION))
+        page = _parsed(parse_page, self._json(response, body, "GET", ROUTE_COLLECTION), response)
         elapsed = time.monotonic() - started
         newest = page.data[0] if page.data else None
         found = "it has videos" if newest else "it has no videos yet"
@@ -299,52 +336,36 @@ class ProviderClient:
         route: str,
         path: str,
         *,
+        cap: int | None = None,
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
         files: Any = None,
-        headers: dict[str, str] | None = None,
-        stream: bool = False,
         idempotency_key: str | uuid.UUID | None = None,
-    ) -> requests.Response:
-        headers = dict(headers or {})
-        if method == "POST":
-            headers["Idempotency-Key"] = str(idempotency_key or uuid.uuid4())
-        try:
-            response = self._session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=json,
-                files=files,
-                headers=headers,
-                timeout=self.timeout,
-                stream=stream,
-                # A redirected POST would be replayed as a GET by requests; a GET may follow
-                # (e.g. content served from a CDN; the Authorization header is then dropped).
-                allow_redirects=method != "POST",
-            )
-        except (requests.RequestException, Urllib3Error) as exc:
-            raise transport_error(
-                method,
-                route,
-                exc,
-                host=urlsplit(self.base_url).netloc,
-                read_timeout=self.timeout[1],
-                redact=self._redact,
-            ) from exc
-        if 200 <= response.status_code < 300:
-            return response
-        with response:
-            raise status_error(method, route, response, redact=self._redact)
+    ) -> tuple[requests.Response, bytes]:
+        return self._http.request(
+            method,
+            route,
+            path,
+            cap=cap or self.json_max_bytes,
+            params=params,
+            json=json,
+            files=files,
+            idempotency_key=idempotency_key,
+        )
 
     def _json(
-        self, response: requests.Response, method: str, route: str, *, allow_empty: bool = False
+        self,
+        response: requests.Response,
+        body: bytes,
+        method: str,
+        route: str,
+        *,
+        allow_empty: bool = False,
     ) -> Any:
-        body = response.content
         if allow_empty and not body.strip():
             return None
         try:
-            return json.loads(body)
+            data = json.loads(body)
         except ValueError:
             mime = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise ProviderUnavailable(
@@ -352,10 +373,13 @@ class ProviderClient:
                 status=response.status_code,
                 request_id=request_id(response),
             ) from None
+        return data
 
-    def _created(self, response: requests.Response, route: str) -> RemoteVideo:
+    def _created(self, response: requests.Response, body: bytes, route: str) -> RemoteVideo:
         try:
-            return RemoteVideo.from_json(self._json(response, "POST", route))
+            return _parsed(
+                RemoteVideo.from_json, self._json(response, body, "POST", route), response
+            )
         except ProviderUnavailable as exc:
             # The provider said 2xx, so the job probably exists, but we cannot tell its id.
             exc.outcome_unknown = True
@@ -364,8 +388,14 @@ class ProviderClient:
             raise
 
     def _redact(self, text: str) -> str:
-        # A gateway might echo the key in a message; short keys would mangle every sentence
-        # and are not worth hiding from text that came from the same provider anyway.
-        if len(self._api_key) >= 6:
-            return text.replace(self._api_key, "[redacted]")
-        return text
+        return self._http.redact(text)
+
+
+def _parsed[T](parse: Callable[[Any], T], data: Any, response: requests.Response) -> T:
+    """`parse(data)`; a refused field says which answer it came in (status, request id)."""
+    try:
+        return parse(data)
+    except InvalidAnswer as exc:
+        exc.status = exc.status or response.status_code
+        exc.request_id = exc.request_id or request_id(response)
+        raise

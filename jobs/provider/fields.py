@@ -5,6 +5,21 @@ from __future__ import annotations
 import builtins
 import math
 from datetime import UTC, datetime
+from typing import Final
+
+# The longest value of each Video field this dashboard stores: the database columns' sizes
+# (jobs.models), and the Videos API's own 32,000-character prompt rule (jobs.lib.prompts reads
+# PROMPT_MAX_LENGTH from here). Defined once, here, because this module loads no HTTP library:
+# Django-side code can import it cheaply. A longer value from a provider is refused.
+ID_MAX_LENGTH: Final = 512  # id, remixed_from_video_id, list cursors
+MODEL_MAX_LENGTH: Final = 100
+SIZE_MAX_LENGTH: Final = 20
+SECONDS_MAX_LENGTH: Final = 10
+STATUS_MAX_LENGTH: Final = 16
+ERROR_CODE_MAX_LENGTH: Final = 100
+PROMPT_MAX_LENGTH: Final = 32_000
+# The provider's error message is prose for a human: cut, not refused, past this length.
+ERROR_MESSAGE_MAX_LENGTH: Final = 4_000
 
 
 def kind(value: object) -> str:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
+from jobs.provider import deadline as call_deadline
 from jobs.provider.fields import as_number
 
 if TYPE_CHECKING:
@@ -78,6 +79,12 @@ class VideosRetry(Retry):
         return parse_retry_after(response.headers)
 
     def get_backoff_time(self) -> float:
+        # Never sleep past the call's deadline: the next attempt would fail at once anyway.
+        guard = call_deadline.current()
+        backoff = self._sdk_backoff_time()
+        return min(backoff, max(guard.remaining(), 0.0)) if guard else backoff
+
+    def _sdk_backoff_time(self) -> float:
         # SDK: min(0.5 * 2^n, 8) s times a jitter factor in (0.75, 1], from the first retry on
         # (urllib3's own formula would retry the first time without any pause).
         history = reversed(self.history)
@@ -97,6 +104,13 @@ class VideosRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         path = urlsplit(url or "").path
+        guard = call_deadline.current()
+        if guard is not None and guard.expired:
+            # The call's total deadline passed (maybe the watchdog cut this very answer off):
+            # no more attempts. The client reports the deadline, not this error.
+            raise MaxRetryError(
+                cast("ConnectionPool", _pool), url, error or ResponseError("deadline passed")
+            ) from error
         if method is not None and not self._is_method_retryable(method):
             # urllib3 would still retry a POST whose connection failed; we never do (see module
             # docstring). MaxRetryError is what requests turns into its usual exceptions.
@@ -105,14 +119,16 @@ class VideosRetry(Retry):
             ) from error
         if response is not None:
             wait = self.get_retry_after(response)
-            if wait is not None and wait > self.retry_after_cap:
+            left = guard.remaining() if guard is not None else float("inf")
+            if wait is not None and (wait > self.retry_after_cap or wait >= left):
                 logger.info(
-                    "Not retrying %s %s: HTTP %s asks to wait %.1f s (cap %.1f s)",
+                    "Not retrying %s %s: HTTP %s asks to wait %.1f s (cap %.1f s, %.1f s left)",
                     method,
                     path,
                     response.status,
                     wait,
                     self.retry_after_cap,
+                    left,
                 )
                 # With raise_on_status=False urllib3 hands this response back to the client.
                 raise MaxRetryError(
