@@ -18,12 +18,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.lib.keys import env_var_name, provider_key_variable
+from jobs.provider.fields import (
+    ERROR_CODE_MAX_LENGTH,
+    ID_MAX_LENGTH,
+    MODEL_MAX_LENGTH,
+    SECONDS_MAX_LENGTH,
+    SIZE_MAX_LENGTH,
+    STATUS_MAX_LENGTH,
+)
 
 if TYPE_CHECKING:
     from jobs.provider.client import ProviderClient
 
-# Ids are opaque: gateways such as LiteLLM rewrite them into ~200-character base64 strings.
-PROVIDER_ID_LENGTH = 512
+# The columns a provider's answer fills are as long as the client lets a field be
+# (jobs/provider/fields.py): an answer that fits the check fits the row. Ids are opaque: gateways
+# such as LiteLLM rewrite them into ~200-character base64 strings.
+PROVIDER_ID_LENGTH = ID_MAX_LENGTH
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 
 
@@ -238,17 +248,17 @@ class Video(models.Model):
     video_id = models.CharField(  # noqa: DJ001
         "provider video id", max_length=PROVIDER_ID_LENGTH, null=True, blank=True
     )
-    model = models.CharField(max_length=100)
-    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    model = models.CharField(max_length=MODEL_MAX_LENGTH)
+    status = models.CharField(max_length=STATUS_MAX_LENGTH, choices=Status, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(null=True, blank=True, help_text="Provider's created_at")
     completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     prompt = models.TextField()
-    size = models.CharField(max_length=20)
-    seconds = models.CharField(max_length=10)
+    size = models.CharField(max_length=SIZE_MAX_LENGTH)
+    seconds = models.CharField(max_length=SECONDS_MAX_LENGTH)
     remixed_from_video_id = models.CharField(max_length=PROVIDER_ID_LENGTH, blank=True)
-    error_code = models.CharField(max_length=100, blank=True)
+    error_code = models.CharField(max_length=ERROR_CODE_MAX_LENGTH, blank=True)
     error_message = models.TextField(blank=True)
 
     # --- local concerns ---------------------------------------------------------------------
