@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Simulator, free_port, start_simulator, stop_simulator
+from tests.conftest import Simulator, free_port, start_simulator, stop_simulator
 from PIL import Image
 
 from jobs.provider.client import ProviderClient

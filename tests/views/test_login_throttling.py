@@ -49,7 +49,7 @@ def assert_locked_page(response: HttpResponse) -> None:
     assert response.status_code == 429
     text = response.content.decode()
     assert "Log-in locked" in text and "is locked for 15 minutes" in text, text
-    assert "Too many failed log-ins" in text  # tests/test_deploy.py reads this too
+    assert "Too many failed log-ins" in text  # tests/views/test_deploy.py reads this too
 
 
 @pytest.mark.parametrize("form", ["login", "admin:login"])

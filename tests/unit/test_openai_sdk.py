@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import openai
 import pytest
-from conftest import Simulator
+from tests.conftest import Simulator
 from openai import OpenAI
 from PIL import Image
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 JOBS = ROOT / "jobs"
 
 # Each layer may import the layers to its right, never to its left (views … models, lib).
@@ -53,7 +53,7 @@ def layer(module: str) -> int:
     for index, members in enumerate(LAYERS):
         if any(module == m or module.startswith(m + ".") for m in members):
             return index
-    raise AssertionError(f"{module} is in no layer of tests/test_layout.py")
+    raise AssertionError(f"{module} is in no layer of tests/unit/test_layout.py")
 
 
 def test_imports_run_one_way() -> None:

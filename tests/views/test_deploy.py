@@ -24,7 +24,7 @@ from jobs.urls import urlpatterns as job_urls
 from tests.conftest import StandInHandler, serving
 from tests.helpers import poll_due_videos
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # What docs/deploy.md tells an operator to set. Every security-relevant variable is given, so
 # a developer's .env (read at start-up, but beaten by real variables) cannot change the verdict.
