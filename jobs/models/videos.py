@@ -1,23 +1,20 @@
-"""The job lifecycle: providers, their catalogs, and videos mirroring the Video object."""
+"""Videos mirroring the provider's Video object, their batches, history and webhooks."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
-from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.lib.keys import env_var_name, provider_key_variable
+from jobs.models.common import owner_or_staff
+from jobs.models.providers import Provider
 from jobs.provider.fields import (
     ERROR_CODE_MAX_LENGTH,
     ID_MAX_LENGTH,
@@ -27,141 +24,11 @@ from jobs.provider.fields import (
     STATUS_MAX_LENGTH,
 )
 
-if TYPE_CHECKING:
-    from jobs.provider.client import ProviderClient
-
 # The columns a provider's answer fills are as long as the client lets a field be
 # (jobs/provider/fields.py): an answer that fits the check fits the row. Ids are opaque: gateways
 # such as LiteLLM rewrite them into ~200-character base64 strings.
 PROVIDER_ID_LENGTH = ID_MAX_LENGTH
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
-
-
-def owner_or_staff(owner_id: int | None, user: AbstractBaseUser | AnonymousUser) -> bool:
-    """The one rule for who may change a job or a batch."""
-    return bool(getattr(user, "is_staff", False) or (owner_id is not None and owner_id == user.pk))
-
-
-class Provider(models.Model):
-    """A service that speaks the Videos API. The key stays in the environment, never in the DB."""
-
-    name = models.CharField(max_length=100, unique=True)
-    base_url = models.URLField(
-        max_length=500, help_text="Up to and including /v1, e.g. http://127.0.0.1:8001/v1"
-    )
-    api_key_env = models.CharField(
-        "API key variable",
-        max_length=100,
-        validators=[env_var_name, provider_key_variable],
-        help_text="Name of the environment variable that holds the API key, starting with "
-        "PROVIDER_KEY_ (the key itself is never stored here).",
-    )
-    webhook_secret_env = models.CharField(
-        "webhook secret variable",
-        max_length=100,
-        blank=True,
-        validators=[env_var_name],
-        help_text="Name of the environment variable holding the whsec_… signing secret.",
-    )
-    can_create = models.BooleanField("create", default=True)
-    can_remix = models.BooleanField("remix", default=True)
-    can_list = models.BooleanField(
-        "list / import",
-        default=True,
-        help_text="Some gateways cannot list jobs without a routing hint.",
-    )
-    honours_idempotency = models.BooleanField(
-        "honours Idempotency-Key",
-        default=False,
-        help_text="The provider returns the first job for a repeated Idempotency-Key. Only then "
-        "is a create whose answer was lost sent again without a lookup first.",
-    )
-    webhooks_enabled = models.BooleanField(
-        "webhooks",
-        default=False,
-        help_text="The provider sends signed video.completed/video.failed events to this site.",
-    )
-    enabled = models.BooleanField(default=True)
-    is_default = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-is_default", "name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["is_default"], condition=Q(is_default=True), name="one_default_provider"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def api_key(self) -> str:
-        try:  # checked again here: a row written before the rule, or by hand, must not leak
-            provider_key_variable(self.api_key_env)
-        except ValidationError:
-            return ""
-        return os.environ.get(self.api_key_env, "")
-
-    @property
-    def webhook_secret(self) -> str:
-        return os.environ.get(self.webhook_secret_env, "") if self.webhook_secret_env else ""
-
-    # What a provider may be asked to do, and the words for a provider that cannot.
-    REFUSALS = {
-        "create": "does not offer creating videos",
-        "remix": "does not offer remix",
-        "list": "cannot list its jobs",
-    }
-
-    def require(self, capability: str | None = None) -> None:
-        """Raise a ValidationError in words unless this provider is enabled and can do it."""
-        if not self.enabled:
-            raise ValidationError(f"The provider “{self}” is disabled.")
-        if capability is not None and not getattr(self, f"can_{capability}"):
-            raise ValidationError(f"The provider “{self}” {self.REFUSALS[capability]}.")
-
-    def client(self) -> ProviderClient:
-        from jobs.provider.client import shared_client  # the provider package loads requests
-
-        return shared_client(
-            self.base_url,
-            self.api_key,
-            (5, settings.PROVIDER_TIMEOUT_SECONDS),
-            settings.PROVIDER_MAX_RETRIES,
-            deadline=settings.PROVIDER_DEADLINE_SECONDS,
-            json_max_bytes=settings.PROVIDER_JSON_MAX_BYTES,
-            list_max_bytes=settings.PROVIDER_LIST_MAX_BYTES,
-            max_redirects=settings.PROVIDER_MAX_REDIRECTS,
-            max_pages=settings.SYNC_MAX_PAGES,
-            min_rate=settings.ASSET_MIN_RATE,
-        )
-
-    def model_ids(self) -> list[str]:
-        return sorted({entry.model for entry in self.catalog.all()})
-
-
-class CatalogEntry(models.Model):
-    """One model at one size: which clip lengths it allows and what a second costs."""
-
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="catalog")
-    model = models.CharField(max_length=100)
-    size = models.CharField(max_length=20)
-    seconds = models.JSONField(
-        default=list, help_text='Allowed clip lengths, e.g. ["4", "8", "12"]'
-    )
-    price_per_second = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
-
-    class Meta:
-        ordering = ["model", "size"]
-        verbose_name_plural = "catalog entries"
-        constraints = [
-            models.UniqueConstraint(fields=["provider", "model", "size"], name="catalog_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.model} {self.size} (${self.price_per_second}/s)"
 
 
 class Batch(models.Model):
@@ -452,48 +319,3 @@ class WebhookDelivery(models.Model):
 
 
 # --- budgets ---------------------------------------------------------------------
-
-
-class Budget(models.Model):
-    """A monthly spending limit for one user or one team (a Django Group), in dollars.
-
-    Submitting locks the rows that apply (select_for_update) before summing the month's spend,
-    so two concurrent submits cannot both spend the last dollar.
-    """
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="budget",
-    )
-    group = models.OneToOneField(
-        Group,
-        verbose_name="team",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="budget",
-    )
-    monthly_limit = models.DecimalField(
-        "monthly limit ($)",
-        max_digits=10,
-        decimal_places=2,
-        validators=[MinValueValidator(Decimal("0"))],
-        help_text="Estimated cost of completed and running jobs, per month.",
-    )
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(user__isnull=False, group__isnull=True)
-                | Q(user__isnull=True, group__isnull=False),
-                name="budget_user_xor_team",
-                violation_error_message="A budget is for either one user or one team.",
-            )
-        ]
-
-    def __str__(self) -> str:
-        who = f"team {self.group}" if self.group_id else str(self.user)
-        return f"{who}: ${self.monthly_limit}/month"

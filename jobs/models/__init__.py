@@ -1,0 +1,33 @@
+"""The job lifecycle: providers and their catalogs, videos mirroring the Video object, spend.
+
+Django finds the models here; the modules are split by concern.
+"""
+
+from jobs.models.common import owner_or_staff
+from jobs.models.providers import CatalogEntry, Provider
+from jobs.models.spend import Budget
+from jobs.models.videos import (
+    ARCHIVING,
+    PROVIDER_ID_LENGTH,
+    SIZES,
+    Batch,
+    StatusChange,
+    Video,
+    VideoQuerySet,
+    WebhookDelivery,
+)
+
+__all__ = [
+    "ARCHIVING",
+    "PROVIDER_ID_LENGTH",
+    "SIZES",
+    "Batch",
+    "Budget",
+    "CatalogEntry",
+    "Provider",
+    "StatusChange",
+    "Video",
+    "VideoQuerySet",
+    "WebhookDelivery",
+    "owner_or_staff",
+]
