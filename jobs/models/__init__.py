@@ -4,8 +4,9 @@ Django finds the models here; the modules are split by concern.
 """
 
 from jobs.models.common import owner_or_staff
+from jobs.models.people import Profile
 from jobs.models.providers import CatalogEntry, Provider
-from jobs.models.spend import Budget
+from jobs.models.spend import Budget, Charge
 from jobs.models.videos import (
     ARCHIVING,
     PROVIDER_ID_LENGTH,
@@ -24,6 +25,8 @@ __all__ = [
     "Batch",
     "Budget",
     "CatalogEntry",
+    "Charge",
+    "Profile",
     "Provider",
     "StatusChange",
     "Video",

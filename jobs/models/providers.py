@@ -45,6 +45,12 @@ class Provider(models.Model):
         default=True,
         help_text="Some gateways cannot list jobs without a routing hint.",
     )
+    can_cancel = models.BooleanField(
+        "cancel",
+        default=False,
+        help_text="DELETE on a queued or running job cancels it (the Videos API itself only "
+        "deletes finished jobs).",
+    )
     honours_idempotency = models.BooleanField(
         "honours Idempotency-Key",
         default=False,
@@ -86,6 +92,7 @@ class Provider(models.Model):
     # What a provider may be asked to do, and the words for a provider that cannot.
     REFUSALS = {
         "create": "does not offer creating videos",
+        "cancel": "cannot cancel a running job",
         "remix": "does not offer remix",
         "list": "cannot list its jobs",
     }

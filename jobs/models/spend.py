@@ -1,4 +1,4 @@
-"""Money: monthly budgets per user or team."""
+"""Money: what each job was charged (a record deletion does not touch), and monthly budgets."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Budget(models.Model):
@@ -54,3 +55,46 @@ class Budget(models.Model):
     def __str__(self) -> str:
         who = f"team {self.group}" if self.group_id else str(self.user)
         return f"{who}: ${self.monthly_limit}/month"
+
+
+class Charge(models.Model):
+    """What one job cost, kept when the video is deleted: usage and budgets add these up.
+
+    Written when the job is recorded (the estimate), set to the provider's own figure where it
+    reports one, and to zero when the job fails or is cancelled before it ran.
+    """
+
+    class Basis(models.TextChoices):
+        ESTIMATE = "estimate", "Estimated from the price table"
+        PROVIDER = "provider", "Reported by the provider"
+        NONE = "none", "Not charged (failed or cancelled)"
+
+    video = models.OneToOneField(
+        "jobs.Video", on_delete=models.SET_NULL, null=True, blank=True, related_name="charge"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="charges",
+    )
+    amount = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    basis = models.CharField(max_length=10, choices=Basis, default=Basis.ESTIMATE)
+    at = models.DateTimeField(default=timezone.now, help_text="When the job was recorded")
+    # What was bought, so the record still says so after the video is gone.
+    provider_name = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    size = models.CharField(max_length=20, blank=True)
+    seconds = models.CharField(max_length=10, blank=True)
+    prompt = models.CharField(max_length=200, blank=True, help_text="The first 200 characters")
+
+    class Meta:
+        indexes = [
+            # selectors.spent() and usage(): a user's or a team's charges in a month
+            models.Index(fields=["owner", "at"], name="charge_owner_at"),
+            models.Index(fields=["at"], name="charge_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"${self.amount} ({self.get_basis_display()})"

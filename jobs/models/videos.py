@@ -85,6 +85,7 @@ class Video(models.Model):
         IN_PROGRESS = "in_progress", "In progress"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     class Submission(models.TextChoices):
         PENDING = "pending", "Waiting to submit"
@@ -103,7 +104,7 @@ class Video(models.Model):
         NONE = "none", "No assets"  # failed or rejected jobs never have any
 
     ACTIVE = (Status.QUEUED, Status.IN_PROGRESS)
-    TERMINAL = (Status.COMPLETED, Status.FAILED)
+    TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
     # Not at the provider yet, as far as we know; the worker sends it or looks it up.
     WAITING = (Submission.PENDING, Submission.SENDING, Submission.UNKNOWN)
     # Stopped here: refused, or waiting for the user to decide after an unconfirmed send.
@@ -189,6 +190,10 @@ class Video(models.Model):
     class Meta:
         ordering = ["-requested_at", "-pk"]
         constraints = [
+            # One retry per failed job: a second click finds the first retry ("Retried as #N").
+            models.UniqueConstraint(
+                fields=["retry_of"], condition=Q(retry_of__isnull=False), name="video_retried_once"
+            ),
             models.UniqueConstraint(
                 fields=["provider", "video_id"],
                 condition=Q(video_id__isnull=False),
