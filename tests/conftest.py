@@ -8,12 +8,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 # The simulator harness, shared with bench/. Tests import these names from here.
 from simulator.testing import Simulator, start_simulator
 from simulator.testing import free_port as free_port
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from pytest_django import DjangoDbBlocker, Settings
+
+    from jobs.models import Provider, Video
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,21 +93,21 @@ def simulator(simulator_process: Simulator) -> Iterator[Simulator]:
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+def fast_passwords(settings: Settings) -> None:
     """Users are created in most tests; the production hasher's deliberate slowness (PBKDF2,
     about 0.8 s a hash here) was almost half the suite's time and is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+def media_root(settings: Settings, tmp_path: Path) -> Path:
     """Every test archives into its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
 
 
 @pytest.fixture
-def provider(db, simulator: Simulator):  # type: ignore[no-untyped-def]
+def provider(db: None, simulator: Simulator) -> Provider:
     from jobs.models import Provider
     from jobs.services.demo import seed_catalog
 
@@ -111,30 +119,30 @@ def provider(db, simulator: Simulator):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def alice(db, django_user_model):  # type: ignore[no-untyped-def]
+def alice(db: None, django_user_model: type[User]) -> User:
     return django_user_model.objects.create_user("alice", password="alice-pass-123")
 
 
 @pytest.fixture
-def bob(db, django_user_model):  # type: ignore[no-untyped-def]
+def bob(db: None, django_user_model: type[User]) -> User:
     return django_user_model.objects.create_user("bob", password="bob-pass-123")
 
 
 @pytest.fixture
-def staff(db, django_user_model):  # type: ignore[no-untyped-def]
+def staff(db: None, django_user_model: type[User]) -> User:
     return django_user_model.objects.create_user(
         "staff", password="staff-pass-123", is_staff=True, is_superuser=True
     )
 
 
 @pytest.fixture
-def alice_client(client, alice):  # type: ignore[no-untyped-def]
+def alice_client(client: Client, alice: User) -> Client:
     client.force_login(alice)
     return client
 
 
 @pytest.fixture
-def completed(provider, simulator: Simulator):  # type: ignore[no-untyped-def]
+def completed(provider: Provider, simulator: Simulator) -> Video:
     """A completed video at the provider, imported locally (as `make run` seeds them)."""
     from tests.helpers import import_by_id
 
@@ -159,7 +167,7 @@ def drive(until: Callable[[], bool], timeout: float = 20.0) -> int:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def collected_static(django_db_blocker) -> None:  # type: ignore[no-untyped-def]
+def collected_static(django_db_blocker: DjangoDbBlocker) -> None:
     """The production static set-up (manifest + compression) serves the tests too."""
     from django.core.management import call_command
 

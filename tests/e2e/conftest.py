@@ -36,6 +36,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+class AppHandler(WSGIHandler):
+    """The app as gunicorn serves it. LiveServerThread calls its static handler with the
+    test file handlers wrapped around the app; this one leaves them out."""
+
+    def __init__(self, _test_handlers: object) -> None:
+        super().__init__()
+
+
 @pytest.fixture(scope="session")
 def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """pytest-django's live server, but answering exactly as the app does behind gunicorn.
@@ -51,7 +59,7 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
         or "localhost"
     )
     server = LiveServer(addr, start=False)
-    server.thread.static_handler = lambda _test_handlers: WSGIHandler()
+    server.thread.static_handler = AppHandler
     server.start()
     yield server
     server.stop()

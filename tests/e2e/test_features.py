@@ -95,6 +95,7 @@ def test_create_a_video_from_a_reference_image(
     page.reload()
     expect(row.locator("img")).to_be_visible()  # the archived thumbnail
     video.refresh_from_db()
+    assert video.input_reference.name is not None
     assert (video.size, video.seconds, video.input_reference.name[-4:]) == ("1280x720", "8", ".png")
     sent = list((simulator.data_dir / "references").iterdir())
     assert len(sent) == 1  # the provider got the image as the first frame

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
 
 from jobs import selectors
 from jobs.lib.prompts import batch_prompts
@@ -19,11 +21,16 @@ from jobs.services.submit import (
 )
 from tests.conftest import drive
 
+if TYPE_CHECKING:  # the stubs' name for what the test client returns
+    from django.test.client import _MonkeyPatchedWSGIResponse as HttpResponse
+
 HX = {"HX-Request": "true"}
 THREE = "in sepia\nas a watercolour\n\n  at night  \n"
 
 
-def post(client, source: Video, prompts: str = THREE, variations: int = 1, key: str = ""):  # type: ignore[no-untyped-def]
+def post(
+    client: Client, source: Video, prompts: str = THREE, variations: int = 1, key: str = ""
+) -> HttpResponse:
     return client.post(
         f"/videos/{source.pk}/batch/",
         {"prompts": prompts, "variations": variations, "key": key or str(uuid.uuid4())},
@@ -116,10 +123,10 @@ class TestProgressPage:
         assert r.status_code == 200
         assert b"1 could not be confirmed" in r.content and b"1 waiting to submit" in r.content
 
-    def test_it_polls_while_active_and_stops_when_final(self, alice_client, alice, completed) -> None:
-        batch = submit_batch(
-            user=alice, source=completed, prompts=["a", "b"], key=uuid.uuid4()
-        )
+    def test_it_polls_while_active_and_stops_when_final(
+        self, alice_client, alice, completed
+    ) -> None:
+        batch = submit_batch(user=alice, source=completed, prompts=["a", "b"], key=uuid.uuid4())
         r = alice_client.get(f"/batches/{batch.pk}/")
         assert b"data-poll" in r.content and b"0 of 2 completed" in r.content
         assert b"2 waiting to submit" in r.content
@@ -164,10 +171,10 @@ class TestRetry:
         page = alice_client.get(f"/batches/{batch.pk}/").content.decode()
         assert "2 failed" in page and page.count(">Retry</button>") == 2
         failed = selectors.batch_videos(batch)[0]
-        assert f'value="{failed.retry_key}"' in page  # type: ignore[attr-defined]
+        assert f'value="{failed.retry_key}"' in page  # type: ignore[attr-defined]  # set by batch_videos
 
         simulator.configure(fail_rate=0)
-        data = {"key": str(failed.retry_key)}  # type: ignore[attr-defined]
+        data = {"key": str(failed.retry_key)}  # type: ignore[attr-defined]  # set by batch_videos
         with django_capture_on_commit_callbacks(execute=True):
             first = alice_client.post(f"/videos/{failed.pk}/retry/", data)
             again = alice_client.post(f"/videos/{failed.pk}/retry/", data)  # a double click
@@ -184,12 +191,13 @@ class TestRetry:
         drive(lambda: Video.objects.get(pk=retry.pk).status == Video.Status.COMPLETED)
         assert simulator.stats()["jobs_created"] == 3  # two failed, one retry
         # The page re-renders with a fresh key for the failed job: a later retry is a new one.
-        assert selectors.batch_videos(batch)[0].retry_key != failed.retry_key  # type: ignore[attr-defined]
+        fresh = selectors.batch_videos(batch)[0]
+        assert fresh.retry_key != failed.retry_key  # type: ignore[attr-defined]  # set by batch_videos
 
     def test_a_created_video_is_retried_with_its_reference_image(
         self, alice, provider, simulator, django_capture_on_commit_callbacks
     ) -> None:
-        from tests.test_create_video import image
+        from tests.views.test_create_video import image
 
         simulator.configure(fail_rate=1)
         with django_capture_on_commit_callbacks(execute=True):

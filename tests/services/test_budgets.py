@@ -7,25 +7,29 @@ import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db import connection
+from pytest_django import Settings
 
 from jobs import selectors
 from jobs.lib.months import month_start
-from jobs.models import Budget, CatalogEntry, Video
+from jobs.models import Budget, CatalogEntry, Provider, Video
 from jobs.services.submit import submit_batch, submit_remix
 
 
 @pytest.fixture(autouse=True)
-def no_worker(settings) -> None:  # type: ignore[no-untyped-def]
+def no_worker(settings: Settings) -> None:
     """Budgets are decided at submit time; nothing here needs the job to reach the provider."""
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 
 
-def spend(provider, owner, cost: str, status: str = "completed", **kw) -> Video:  # type: ignore[no-untyped-def]
+def spend(
+    provider: Provider, owner: User | None, cost: str, status: str = "completed", **kw: Any
+) -> Video:
     return Video.objects.create(
         provider=provider,
         owner=owner,
@@ -42,19 +46,19 @@ def spend(provider, owner, cost: str, status: str = "completed", **kw) -> Video:
 
 
 @pytest.fixture
-def source(provider):  # type: ignore[no-untyped-def]
+def source(provider: Provider) -> Video:
     """A completed 4-second sora-2 clip: each remix of it costs $0.40."""
     return spend(provider, None, "0.40")
 
 
 @pytest.fixture
-def editors(alice, bob) -> Group:  # type: ignore[no-untyped-def]
+def editors(alice: User, bob: User) -> Group:
     team = Group.objects.create(name="editors")
     team.user_set.add(alice, bob)
     return team
 
 
-def remix(user, source: Video, key: uuid.UUID | None = None) -> Video:  # type: ignore[no-untyped-def]
+def remix(user: User, source: Video, key: uuid.UUID | None = None) -> Video:
     return submit_remix(user=user, source=source, prompt="again", key=key or uuid.uuid4())
 
 
@@ -168,9 +172,7 @@ class TestBudgets:
     def test_a_batch_is_checked_as_a_whole(self, alice, source, provider) -> None:
         Budget.objects.create(user=alice, monthly_limit=Decimal("1.00"))
         with pytest.raises(ValidationError) as exc:
-            submit_batch(
-                user=alice, source=source, prompts=["a", "b", "c"], key=uuid.uuid4()
-            )
+            submit_batch(user=alice, source=source, prompts=["a", "b", "c"], key=uuid.uuid4())
         assert exc.value.messages == [
             "This batch of 3 remixes costs $1.20; you have $1.00 left of your $1.00 monthly budget."
         ]
@@ -219,8 +221,8 @@ def test_two_concurrent_submits_cannot_both_spend_the_last_dollar(
     spend(provider, alice, "0.40")  # $0.60 left: room for one $0.40 remix, not two
     slow_sum = selectors.spent
 
-    def spent_slowly(**kwargs: object) -> Decimal:
-        total = slow_sum(**kwargs)  # type: ignore[arg-type]
+    def spent_slowly(**kwargs: Any) -> Decimal:
+        total = slow_sum(**kwargs)
         time.sleep(0.3)  # the window in which an unlocked check would let both through
         return total
 

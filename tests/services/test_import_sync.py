@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from openai import OpenAI
+from pytest_django import Settings
 
 from jobs.models import Provider, Video
 from jobs.services.imports import sync_provider
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK
 
 
 @pytest.fixture(autouse=True)
-def no_archiving(settings) -> None:  # type: ignore[no-untyped-def]
+def no_archiving(settings: Settings) -> None:
     """Imports queue archiving; these tests are about the rows, so nothing runs the queue."""
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 
@@ -80,7 +81,9 @@ class TestImportById:
         assert r["Location"] == video.get_absolute_url()
         assert video.submission == Video.Submission.IMPORTED and video.owner is None
         # The chain above it came along, so the family view is complete.
+        assert video.source is not None
         assert video.source.video_id == remix
+        assert video.source.source is not None
         assert video.source.source.video_id == original
         assert video.source.source.source is None
 
@@ -140,7 +143,9 @@ class TestSync:
         import_by_id(provider=provider, video_id=remix)  # the source is not here yet
         assert Video.objects.get(video_id=remix).source is None
         sync_provider(provider=provider)
-        assert Video.objects.get(video_id=remix).source.video_id == original
+        linked = Video.objects.get(video_id=remix).source
+        assert linked is not None
+        assert linked.video_id == original
 
     def test_non_staff_cannot_sync(self, alice_client, provider) -> None:
         r = alice_client.post("/import/", {"action": "sync", "provider": provider.pk})
@@ -197,9 +202,7 @@ class TestSyncCommand:
         with pytest.raises(CommandError, match="No provider named “Nope” \\(configured: Sim\\)"):
             call_command("sync_videos", "--provider", "Nope")
 
-    def test_a_provider_that_cannot_list_fails_loudly_when_named(
-        self, provider, capsys
-    ) -> None:
+    def test_a_provider_that_cannot_list_fails_loudly_when_named(self, provider, capsys) -> None:
         provider.can_list = False
         provider.save()
         call_command("sync_videos")  # skipped when not named: nothing to do is not an error

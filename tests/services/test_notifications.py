@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
+from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
 from jobs.lifecycle import reject
-from jobs.models import Video
+from jobs.models import Provider, Video
 from jobs.services.submit import submit_create, submit_remix
 from tests.conftest import drive
 from tests.helpers import import_by_id
@@ -16,7 +19,7 @@ from tests.helpers import import_by_id
 HX = {"HX-Request": "true"}
 
 
-def job(provider, owner, status: str = "in_progress", **kw) -> Video:  # type: ignore[no-untyped-def]
+def job(provider: Provider, owner: User | None, status: str = "in_progress", **kw: Any) -> Video:
     return Video.objects.create(
         provider=provider,
         owner=owner,
@@ -82,12 +85,17 @@ class TestNoticesPartial:
 
 class TestEmail:
     @pytest.fixture(autouse=True)
-    def mail_on(self, settings) -> None:  # type: ignore[no-untyped-def]
+    def mail_on(self, settings: Settings) -> None:
         settings.NOTIFY_BY_EMAIL = True
         # drive() does the tracker's work; an immediate queue would also archive every clip.
         settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 
-    def submit(self, user, source: Video, django_capture_on_commit_callbacks) -> Video:  # type: ignore[no-untyped-def]
+    def submit(
+        self,
+        user: User,
+        source: Video,
+        django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    ) -> Video:
         # The e-mail goes out on commit, so the tracker steps run inside the capture too.
         with django_capture_on_commit_callbacks(execute=True):
             video = submit_remix(

@@ -19,9 +19,7 @@ from tests.helpers import import_by_id, poll_due_videos
 def test_it_records_the_job_before_any_provider_call(alice, completed, simulator, settings) -> None:
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     before = simulator.stats()["jobs_created"]
-    video = submit_remix(
-        user=alice, source=completed, prompt="make it sepia", key=uuid.uuid4()
-    )
+    video = submit_remix(user=alice, source=completed, prompt="make it sepia", key=uuid.uuid4())
     assert video.submission == Video.Submission.PENDING
     assert video.display_status == "Waiting to submit"
     assert video.prompt == "make it sepia" and video.source == completed
@@ -77,9 +75,7 @@ def test_line_endings_are_normalised_before_counting(alice, completed) -> None:
 
 
 def test_non_bmp_unicode_survives_the_round_trip(alice, completed, simulator) -> None:
-    video = submit_remix(
-        user=alice, source=completed, prompt="🎬 𝔰𝔢𝔭𝔦𝔞 café", key=uuid.uuid4()
-    )
+    video = submit_remix(user=alice, source=completed, prompt="🎬 𝔰𝔢𝔭𝔦𝔞 café", key=uuid.uuid4())
     drive(lambda: Video.objects.get(pk=video.pk).submission == Video.Submission.SUBMITTED)
     video.refresh_from_db()
     assert video.prompt == "🎬 𝔰𝔢𝔭𝔦𝔞 café"
@@ -105,9 +101,7 @@ def test_a_rate_limited_provider_leaves_the_job_waiting_then_submits(
 ) -> None:
     simulator.script_faults("429", count=1, method="POST")
     with django_capture_on_commit_callbacks(execute=True):
-        video = submit_remix(
-            user=alice, source=completed, prompt="later", key=uuid.uuid4()
-        )
+        video = submit_remix(user=alice, source=completed, prompt="later", key=uuid.uuid4())
     video.refresh_from_db()
     assert video.submission == Video.Submission.PENDING
     assert "rate" in video.last_error.lower() or "429" in video.last_error
@@ -121,9 +115,7 @@ def test_a_provider_that_is_down_loses_nothing(
 ) -> None:
     simulator.script_faults("503", count=1, method="POST")
     with django_capture_on_commit_callbacks(execute=True):
-        video = submit_remix(
-            user=alice, source=completed, prompt="keep me", key=uuid.uuid4()
-        )
+        video = submit_remix(user=alice, source=completed, prompt="keep me", key=uuid.uuid4())
     video.refresh_from_db()
     # A 503 may come after the job was made: looked up before it is sent again.
     assert video.submission == Video.Submission.UNKNOWN and video.prompt == "keep me"
@@ -189,9 +181,7 @@ def test_a_provider_that_goes_away_mid_flight_loses_and_duplicates_nothing(
         def remix(prompt: str, *, now: bool = True) -> Video:
             # now=False: recorded, but the task worker has not picked it up yet
             with django_capture_on_commit_callbacks(execute=now):
-                return submit_remix(
-                    user=alice, source=source, prompt=prompt, key=uuid.uuid4()
-                )
+                return submit_remix(user=alice, source=source, prompt=prompt, key=uuid.uuid4())
 
         sent = [remix(f"before the outage {n}") for n in range(3)]  # submitted straight away
         waiting = remix("not yet sent", now=False)

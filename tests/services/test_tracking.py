@@ -12,11 +12,13 @@ from pathlib import Path
 
 import av
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
+from pytest_django import Settings
 
 from jobs.archive import remove_stale_partials
 from jobs.lifecycle import next_poll_delay
@@ -29,7 +31,7 @@ from tests.conftest import drive
 from tests.helpers import import_by_id, poll_due_videos
 
 
-def remix(alice, completed, prompt: str = "make it noir") -> Video:  # type: ignore[no-untyped-def]
+def remix(alice: User, completed: Video, prompt: str = "make it noir") -> Video:
     return submit_remix(user=alice, source=completed, prompt=prompt, key=uuid.uuid4())
 
 
@@ -40,6 +42,7 @@ def test_a_remix_goes_to_completed_and_is_archived(alice, completed, simulator, 
     assert video.status == Video.Status.COMPLETED and video.progress == 100
     assert video.completed_at and video.expires_at and video.archived_at
     assert video.remixed_from_video_id == completed.video_id and video.next_poll_at is None
+    assert video.video_file.name and video.thumbnail_file.name and video.spritesheet_file.name
     with av.open(str(Path(media_root, video.video_file.name))) as container:
         stream = container.streams.video[0]
         assert f"{stream.codec_context.width}x{stream.codec_context.height}" == video.size
@@ -106,6 +109,7 @@ def test_a_partial_download_never_counts_as_archived(
     poll_due_videos()
     video.refresh_from_db()
     assert video.asset_state == Video.Assets.PENDING and not video.video_file
+    assert video.next_poll_at is not None
     assert "Archiving failed" in video.last_error and video.next_poll_at > timezone.now()
     assert not list(Path(media_root, ".partial").glob("*"))
     simulator.reset()  # forget the scripted faults (and the job, so seed a fresh one)
@@ -142,6 +146,7 @@ def test_rate_limits_back_off_as_asked(alice, completed, simulator) -> None:
     Video.objects.filter(pk=video.pk).update(next_poll_at=timezone.now())
     poll_due_videos()
     video.refresh_from_db()
+    assert video.next_poll_at is not None
     assert video.next_poll_at - timezone.now() > timedelta(seconds=50)
     assert video.poll_errors == 1 and video.is_active
 
@@ -269,7 +274,7 @@ class TestPollDelay:
     the provider asks, and only a slow fallback when webhooks say when a job is done."""
 
     @pytest.fixture(autouse=True)
-    def wide_bounds(self, settings) -> None:  # type: ignore[no-untyped-def]
+    def wide_bounds(self, settings: Settings) -> None:
         settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS = 1.0, 60.0
         settings.POLL_WEBHOOK_SECONDS = 300.0
 

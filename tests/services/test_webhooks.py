@@ -29,7 +29,6 @@ from tests.conftest import Simulator, drive
 SECRET_ENV = "REMIX_TEST_WEBHOOK_SECRET"
 
 
-
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
@@ -126,7 +125,9 @@ def test_a_valid_delivery_rereads_the_job_and_completes_it(
     simulator: Simulator,
 ) -> None:
     video = submitted(alice, completed)
+    assert video.video_id is not None  # submitted: the provider has named it
     # With webhooks, polling is only a slow fallback.
+    assert video.next_poll_at is not None
     assert video.next_poll_at - timezone.now() > timedelta(seconds=30)
     deadline = time.monotonic() + 10
     while provider_status(simulator, video.video_id) != "completed":
@@ -147,6 +148,7 @@ def test_a_forged_signature_is_refused_and_changes_nothing(
     client: Client, hooked: Provider, alice: Any, completed: Video, simulator: Simulator
 ) -> None:
     video = submitted(alice, completed)
+    assert video.video_id is not None  # submitted: the provider has named it
     before, reads = snapshot(video), retrieves(simulator, video.video_id)
 
     r = post(client, hooked, *signed(new_secret(), video.video_id))
@@ -189,6 +191,7 @@ def test_an_expired_timestamp_is_refused(
     simulator: Simulator,
 ) -> None:
     video = submitted(alice, completed)
+    assert video.video_id is not None  # submitted: the provider has named it
     before, reads = snapshot(video), retrieves(simulator, video.video_id)
     stale = datetime.now(UTC) - timedelta(minutes=5, seconds=30)
 
@@ -208,6 +211,7 @@ def test_a_replay_is_acknowledged_and_ignored(
     simulator: Simulator,
 ) -> None:
     video = submitted(alice, completed)
+    assert video.video_id is not None  # submitted: the provider has named it
     body, headers = signed(secret, video.video_id)
     assert post(client, hooked, body, headers).content == b"ok"
     reads = retrieves(simulator, video.video_id)
@@ -234,6 +238,7 @@ def test_the_payload_cannot_complete_a_running_job(
 ) -> None:
     simulator.configure(speed=1)  # the job takes ~20 s at the provider
     video = submitted(alice, completed)
+    assert video.video_id is not None  # submitted: the provider has named it
     reads = retrieves(simulator, video.video_id)
 
     r = post(client, hooked, *signed(secret, video.video_id, event="video.completed"))
@@ -339,9 +344,7 @@ def test_simulator_deliveries_complete_jobs_with_at_most_one_read_each(
     try:
         # ImmediateBackend: each submission is sent as soon as its row is committed.
         videos = [
-            submit_remix(
-                user=alice, source=completed, prompt=f"hook {n}", key=uuid.uuid4()
-            )
+            submit_remix(user=alice, source=completed, prompt=f"hook {n}", key=uuid.uuid4())
             for n in range(4)
         ]
         ids = [v.pk for v in videos]

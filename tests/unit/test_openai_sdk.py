@@ -8,9 +8,10 @@ from pathlib import Path
 import av
 import openai
 import pytest
-from tests.conftest import Simulator
 from openai import OpenAI
 from PIL import Image
+
+from tests.conftest import Simulator
 
 # The SDK marks every Videos method deprecated (the hosted API shuts down); the wire shape lives on.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

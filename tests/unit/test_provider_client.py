@@ -22,7 +22,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from tests.conftest import Simulator, free_port, start_simulator, stop_simulator
 from PIL import Image
 
 from jobs.provider.client import ProviderClient
@@ -39,6 +38,7 @@ from jobs.provider.errors import (
 )
 from jobs.provider.retry import parse_retry_after
 from jobs.provider.schema import RemoteVideo
+from tests.conftest import Simulator, free_port, start_simulator, stop_simulator
 
 KEY = "sk-test-0123456789-never-shown"
 MAGIC = {
@@ -135,8 +135,16 @@ def html_404(seen: Seen) -> Reply:
 
 
 def video_json(video_id: str = "video_1", **extra: object) -> bytes:
-    body = {"id": video_id, "object": "video", "model": "sora-2", "status": "queued",
-            "progress": 0, "created_at": 1759938772, "seconds": "4", "size": "720x1280"}
+    body = {
+        "id": video_id,
+        "object": "video",
+        "model": "sora-2",
+        "status": "queued",
+        "progress": 0,
+        "created_at": 1759938772,
+        "seconds": "4",
+        "size": "720x1280",
+    }
     return json.dumps({**body, **extra}).encode()
 
 
@@ -144,8 +152,7 @@ def video_json(video_id: str = "video_1", **extra: object) -> bytes:
 
 
 def test_it_creates_a_video_from_form_fields(api: ProviderClient) -> None:
-    video = api.create("A calico cat playing a piano", model="sora-2", seconds="4",
-                          size="1280x720")
+    video = api.create("A calico cat playing a piano", model="sora-2", seconds="4", size="1280x720")
     assert video.id
     assert video.status == "queued" and not video.is_terminal
     assert (video.model, video.seconds, video.size) == ("sora-2", "4", "1280x720")
@@ -156,8 +163,13 @@ def test_it_creates_a_video_from_form_fields(api: ProviderClient) -> None:
 
 
 def test_it_sends_create_as_multipart_and_every_post_with_an_idempotency_key() -> None:
-    with fake_server(lambda seen: (200, {"Content-Type": "application/json"},
-                                   video_json(remixed_from_video_id="video_0"))) as fake:
+    with fake_server(
+        lambda seen: (
+            200,
+            {"Content-Type": "application/json"},
+            video_json(remixed_from_video_id="video_0"),
+        )
+    ) as fake:
         with ProviderClient(fake.base_url, KEY) as api:
             api.create("a cat", seconds=8, idempotency_key="key-1")
             api.create("a dog", input_reference=("ref.png", png(720, 1280), "image/png"))
@@ -182,15 +194,17 @@ def test_it_sends_create_as_multipart_and_every_post_with_an_idempotency_key() -
 
 
 def test_it_accepts_an_input_reference_of_the_requested_size(api: ProviderClient) -> None:
-    video = api.create("first frame", size="1280x720",
-                          input_reference=("ref.png", png(1280, 720), "image/png"))
+    video = api.create(
+        "first frame", size="1280x720", input_reference=("ref.png", png(1280, 720), "image/png")
+    )
     assert video.status == "queued"
 
 
 def test_it_rejects_an_input_reference_of_another_size(api: ProviderClient) -> None:
     with pytest.raises(ProviderRejected) as info:
-        api.create("first frame", size="1280x720",
-                      input_reference=("ref.png", png(640, 360), "image/png"))
+        api.create(
+            "first frame", size="1280x720", input_reference=("ref.png", png(640, 360), "image/png")
+        )
     assert info.value.status == 400
     assert info.value.param == "input_reference"
     assert type(info.value) is ProviderRejected
@@ -250,7 +264,7 @@ def test_it_remixes_a_completed_video(api: ProviderClient, simulator: Simulator)
 
 def test_it_deletes_a_video(api: ProviderClient, simulator: Simulator) -> None:
     [video] = simulator.seed(1)
-    assert api.delete(video["id"]) is None
+    assert api.delete(video["id"]) is None  # type: ignore[func-returns-value]  # pinned at run time
     with pytest.raises(NotFound):
         api.retrieve(video["id"])
 
@@ -345,8 +359,11 @@ def test_expired_assets_are_reported_as_such(api: ProviderClient, simulator: Sim
 
 
 def test_a_410_is_assets_expired() -> None:
-    gone = (410, {"Content-Type": "application/json"},
-            b'{"error": {"message": "Gone", "type": "invalid_request_error"}}')
+    gone = (
+        410,
+        {"Content-Type": "application/json"},
+        b'{"error": {"message": "Gone", "type": "invalid_request_error"}}',
+    )
     with fake_server(lambda seen: gone) as fake, ProviderClient(fake.base_url, KEY) as api:
         with pytest.raises(AssetsExpired):
             api.download("video_1", "thumbnail", io.BytesIO(), max_bytes=MAX)
@@ -395,10 +412,12 @@ def test_a_429_asking_for_longer_than_the_cap_is_raised_at_once(
 
 
 def test_retry_after_ms_is_preferred_and_honoured() -> None:
-    answers = iter([
-        (429, {"retry-after-ms": "300", "Retry-After": "10"}, b""),
-        (200, {"Content-Type": "application/json"}, b'{"object": "list", "data": []}'),
-    ])
+    answers = iter(
+        [
+            (429, {"retry-after-ms": "300", "Retry-After": "10"}, b""),
+            (200, {"Content-Type": "application/json"}, b'{"object": "list", "data": []}'),
+        ]
+    )
     with fake_server(lambda seen: next(answers)) as fake:
         with ProviderClient(fake.base_url, KEY, retry_after_cap=5) as api:
             started = time.monotonic()
@@ -417,9 +436,7 @@ def test_a_transient_failure_on_a_get_is_retried(
     assert simulator.stats()["per_video"][video["id"]]["retrieve"] == 2
 
 
-def test_retries_run_out_and_raise_unavailable(
-    api: ProviderClient, simulator: Simulator
-) -> None:
+def test_retries_run_out_and_raise_unavailable(api: ProviderClient, simulator: Simulator) -> None:
     simulator.script_faults("502", count=3, method="GET", path="/v1/videos")
     with pytest.raises(ProviderUnavailable) as info:
         api.list()
@@ -534,9 +551,7 @@ def test_a_base_url_without_v1_is_not_the_videos_api(simulator: Simulator) -> No
             api.retrieve(video["id"])
 
 
-def test_ids_are_quoted_into_one_path_segment(
-    api: ProviderClient, simulator: Simulator
-) -> None:
+def test_ids_are_quoted_into_one_path_segment(api: ProviderClient, simulator: Simulator) -> None:
     simulator.seed(1)
     for video_id in ["../x", "a/b", "x?limit=1", "x#y", "%2e%2e", "v" * 512]:
         with pytest.raises(NotFound):
@@ -551,14 +566,13 @@ def test_ids_are_quoted_into_one_path_segment(
 
 
 def test_ids_reach_the_server_percent_encoded() -> None:
-    with fake_server(lambda seen: (200, {"Content-Type": "application/json"},
-                                   video_json("../x"))) as fake:
+    with fake_server(
+        lambda seen: (200, {"Content-Type": "application/json"}, video_json("../x"))
+    ) as fake:
         with ProviderClient(fake.base_url, KEY) as api:
             api.retrieve("../x")
             api.remix("a/b?c", "p")
-    assert [seen.path for seen in fake.seen] == [
-        "/v1/videos/..%2Fx", "/v1/videos/a%2Fb%3Fc/remix"
-    ]
+    assert [seen.path for seen in fake.seen] == ["/v1/videos/..%2Fx", "/v1/videos/a%2Fb%3Fc/remix"]
 
 
 def test_the_key_never_appears_in_reprs_or_errors(simulator: Simulator) -> None:
@@ -566,8 +580,11 @@ def test_the_key_never_appears_in_reprs_or_errors(simulator: Simulator) -> None:
     assert_key_hidden(repr(api), str(api))
     simulator.script_faults("503", count=3, method="GET", path="/v1/videos")
     errors: list[ProviderError] = []
-    for call in (lambda: api.list(), lambda: api.retrieve("nope"),
-                 lambda: api.create("x", seconds="5")):
+    for call in (
+        lambda: api.list(),
+        lambda: api.retrieve("nope"),
+        lambda: api.create("x", seconds="5"),
+    ):
         try:
             call()
         except ProviderError as exc:
@@ -579,8 +596,11 @@ def test_the_key_never_appears_in_reprs_or_errors(simulator: Simulator) -> None:
 
 
 def test_a_provider_echoing_the_key_is_redacted() -> None:
-    echo = (401, {"Content-Type": "application/json"},
-            json.dumps({"error": {"message": f"Incorrect API key provided: {KEY}."}}).encode())
+    echo = (
+        401,
+        {"Content-Type": "application/json"},
+        json.dumps({"error": {"message": f"Incorrect API key provided: {KEY}."}}).encode(),
+    )
     with fake_server(lambda seen: echo) as fake, ProviderClient(fake.base_url, KEY) as api:
         with pytest.raises(AuthenticationFailed) as info:
             api.retrieve("video_1")
@@ -592,7 +612,10 @@ def test_errors_survive_pickling() -> None:
     error = ProviderRateLimited("slow down", status=429, retry_after=2.5, request_id="req_1")
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), copy.message, copy.retry_after, copy.request_id) == (
-        ProviderRateLimited, "slow down", 2.5, "req_1"
+        ProviderRateLimited,
+        "slow down",
+        2.5,
+        "req_1",
     )
     assert str(copy) == "slow down (request id req_1)"
 
@@ -601,24 +624,43 @@ def test_errors_survive_pickling() -> None:
 
 
 def test_from_json_reads_a_full_video_object() -> None:
-    video = RemoteVideo.from_json({
-        "id": "video_68d7", "object": "video", "model": "sora-2", "status": "failed",
-        "progress": 33, "created_at": 1759938772, "completed_at": 1759938800,
-        "expires_at": None, "prompt": "A cat", "size": "1280x720", "seconds": "8",
-        "remixed_from_video_id": "video_1",
-        "error": {"code": "moderation_blocked", "message": "Blocked by moderation"},
-    })
+    video = RemoteVideo.from_json(
+        {
+            "id": "video_68d7",
+            "object": "video",
+            "model": "sora-2",
+            "status": "failed",
+            "progress": 33,
+            "created_at": 1759938772,
+            "completed_at": 1759938800,
+            "expires_at": None,
+            "prompt": "A cat",
+            "size": "1280x720",
+            "seconds": "8",
+            "remixed_from_video_id": "video_1",
+            "error": {"code": "moderation_blocked", "message": "Blocked by moderation"},
+        }
+    )
     assert video.created_at == datetime.fromtimestamp(1759938772, tz=UTC)
     assert video.completed_at is not None and video.expires_at is None
-    assert (video.error_code, video.error_message) == ("moderation_blocked",
-                                                       "Blocked by moderation")
+    assert (video.error_code, video.error_message) == (
+        "moderation_blocked",
+        "Blocked by moderation",
+    )
     assert video.is_terminal and video.status == "failed"
     assert video.remixed_from_video_id == "video_1"
 
 
 def test_from_json_tolerates_what_gateways_send() -> None:
-    raw = {"id": "video_x", "status": "expired", "seconds": 12, "progress": "140",
-           "created_at": "1759938772", "quality": "standard", "download_url": "https://cdn/x"}
+    raw = {
+        "id": "video_x",
+        "status": "expired",
+        "seconds": 12,
+        "progress": "140",
+        "created_at": "1759938772",
+        "quality": "standard",
+        "download_url": "https://cdn/x",
+    }
     video = RemoteVideo.from_json(raw)
     assert video.status == "expired"  # kept as it came; the service decides what it means
     assert not video.is_terminal

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
 from django.urls import reverse
 
 from jobs.models import Video
 
 
 @pytest.fixture
-def staff_client(client, staff):  # type: ignore[no-untyped-def]
+def staff_client(client: Client, staff: User) -> Client:
     client.force_login(staff)
     return client
 

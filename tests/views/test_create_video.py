@@ -100,9 +100,11 @@ def test_a_reference_image_is_sent_as_the_first_frame(
         r = alice_client.post(URL, {**form(provider), "input_reference": upload})
     assert r.status_code == 302
     video = Video.objects.get()
+    assert video.input_reference.name is not None
     assert video.input_reference.name.endswith(".png")
     drive(lambda: Video.objects.get(pk=video.pk).status == Video.Status.COMPLETED)
     sent = list((simulator.data_dir / "references").iterdir())
+    assert isinstance(upload.file, io.BytesIO)  # SimpleUploadedFile keeps its bytes in memory
     assert len(sent) == 1 and sent[0].read_bytes() == upload.file.getvalue()
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 import requests
@@ -91,7 +92,7 @@ def test_the_demo_serves_a_login_then_the_seeded_videos_and_stops_on_ctrl_c(
         raise AssertionError(f"something still answers on port {p}")
 
 
-def read(log) -> str:  # type: ignore[no-untyped-def]
+def read(log: TextIO) -> str:
     log.flush()
     log.seek(0)
     return log.read()

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from jobs.lib.prompts import prompt_diff
-from jobs.models import Video
+from jobs.models import Provider, Video
 from jobs.services.submit import submit_remix
 from tests.conftest import drive
 
 
-def make(provider, owner, prompt: str, source: Video | None = None, **kw) -> Video:  # type: ignore[no-untyped-def]
+def make(
+    provider: Provider, owner: User | None, prompt: str, source: Video | None = None, **kw: Any
+) -> Video:
+    parent_id = source.video_id if source else ""
+    assert parent_id is not None  # every video made here has a provider id
     return Video.objects.create(
         provider=provider,
         owner=owner,
@@ -28,13 +34,13 @@ def make(provider, owner, prompt: str, source: Video | None = None, **kw) -> Vid
         seconds="4",
         progress=100,
         source=source,
-        remixed_from_video_id=source.video_id if source else "",
+        remixed_from_video_id=parent_id,
         **kw,
     )
 
 
 @pytest.fixture
-def family(provider, alice) -> dict[str, Video]:  # type: ignore[no-untyped-def]
+def family(provider: Provider, alice: User) -> dict[str, Video]:
     """root → child → me → (kid1 → grandkid, kid2); plus a sibling of `me` and a stranger."""
     root = make(provider, alice, "a cat on a piano")
     child = make(provider, alice, "a cat on a red piano", root)
@@ -69,9 +75,7 @@ class TestPromptDiff:
 
 
 class TestFamilyView:
-    def test_it_shows_the_chain_up_and_the_remixes_below_nested(
-        self, alice_client, family
-    ) -> None:
+    def test_it_shows_the_chain_up_and_the_remixes_below_nested(self, alice_client, family) -> None:
         me = family["me"]
         r = alice_client.get(f"/videos/{me.pk}/family/")
         assert r.status_code == 200
@@ -154,7 +158,9 @@ class TestCompare:
         for name in ("model", "size", "seconds"):
             assert f"<dt>{name}</dt>" in body
         # The players' files are served (with Range, so the shared seek bar works).
-        src = re.search(r'<video [^>]*src="([^"]+)"', body)[1]  # type: ignore[index]
+        player = re.search(r'<video [^>]*src="([^"]+)"', body)
+        assert player is not None
+        src = player[1]
         part = alice_client.get(src, headers={"Range": "bytes=0-99"})
         assert part.status_code == 206 and part["Content-Type"] == "video/mp4"
 

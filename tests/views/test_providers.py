@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib import messages
@@ -45,7 +46,7 @@ def locked_simulator(tmp_path: Path) -> Iterator[Simulator]:
     stop_simulator(sim)
 
 
-def other(name: str, base_url: str, **kw: object) -> Provider:
+def other(name: str, base_url: str, **kw: Any) -> Provider:
     return Provider.objects.create(
         name=name, base_url=base_url, api_key_env=kw.pop("api_key_env", "SIMULATOR_API_KEY"), **kw
     )
@@ -71,7 +72,9 @@ class TestCheckConnection:
 
     def test_a_missing_environment_variable_is_named(self, db, simulator, monkeypatch) -> None:
         monkeypatch.delenv("NOT_SET_FOR_THIS_TEST", raising=False)
-        provider = other("No key", simulator.base_url, api_key_env="PROVIDER_KEY_NOT_SET_FOR_THIS_TEST")
+        provider = other(
+            "No key", simulator.base_url, api_key_env="PROVIDER_KEY_NOT_SET_FOR_THIS_TEST"
+        )
         level, text = check_provider(provider=provider)
         assert level == messages.ERROR
         assert "NOT_SET_FOR_THIS_TEST is not set" in text

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
-from jobs.models import Video
+from jobs.models import Provider, Video
 from tests.helpers import import_by_id
 
 HX = {"HX-Request": "true"}
 
 
-def make(provider, owner, status: str = "completed", prompt: str = "a prompt", **kw) -> Video:  # type: ignore[no-untyped-def]
+def make(
+    provider: Provider,
+    owner: User | None,
+    status: str = "completed",
+    prompt: str = "a prompt",
+    **kw: Any,
+) -> Video:
     return Video.objects.create(
         provider=provider,
         owner=owner,
