@@ -9,7 +9,7 @@ PG_URL ?= postgres://root@127.0.0.1:5432/test
 PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$HOME/.pyenv/versions/3.12*/bin/python3 $$HOME/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.1[2-9]*/bin/python3; do \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; break; }; done)
 
-.PHONY: help venv dev run test lint test-sqlite test-postgres browser bench clean
+.PHONY: help venv dev run test lint test-sqlite test-postgres browser axe bench clean
 
 help:
 	@echo "make run   - set up and start simulator + web + workers on SQLite"
@@ -33,10 +33,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 venv: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
+# DEBUG stays off, as in production: var/secret-key (made once, mode 600) is the demo's
+# SECRET_KEY, which every manage.py command beside it reads too; rundemo collects the static
+# files that WhiteNoise serves.
 run: venv
 	mkdir -p var
-	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py rundemo
+	$(PY) -m remixsite.keyfile var/secret-key
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py rundemo
 
 # The browser tests are part of the suite: without Chromium `make test` stops here, rather
 # than passing with them skipped.
@@ -45,21 +49,29 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| { echo "Could not install Debian's chromium (apt-get install chromium, as root) for the browser tests"; exit 1; }; }
 
+# axe-core (pinned in tests/e2e/package-lock.json) for the accessibility test in tests/e2e/.
+AXE := tests/e2e/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed for axe-core, the accessibility test's checker (apt-get install npm)"; exit 1; }
+	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	SECRET_KEY=mypy-only $(VENV)/bin/mypy
 
-test-sqlite: dev
+test-sqlite: dev axe
 	mkdir -p var
 	$(VENV)/bin/pytest
 
-test-postgres: dev
+test-postgres: dev axe
 	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== PostgreSQL ($(PG_URL)) =="; DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest; \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL run"; fi
 
-test: venv browser lint test-sqlite test-postgres
+test: venv browser axe lint test-sqlite test-postgres
 
 bench: dev
 	$(PY) bench/run_all.py

@@ -13,6 +13,7 @@ from jobs.models import (
     Batch,
     Budget,
     CatalogEntry,
+    Charge,
     Provider,
     StatusChange,
     Video,
@@ -42,13 +43,21 @@ class ProviderAdmin(admin.ModelAdmin):
         "can_create",
         "can_remix",
         "can_list",
+        "can_cancel",
         "honours_idempotency",
         "webhooks_enabled",
         "enabled",
         "is_default",
         "key_present",
     ]
-    list_filter = ["enabled", "can_remix", "can_create", "honours_idempotency", "webhooks_enabled"]
+    list_filter = [
+        "enabled",
+        "can_remix",
+        "can_create",
+        "can_cancel",
+        "honours_idempotency",
+        "webhooks_enabled",
+    ]
     search_fields = ["name", "base_url"]
     inlines = [CatalogInline]
     actions = ["check_connection", "sync_now"]
@@ -192,3 +201,24 @@ class BudgetAdmin(admin.ModelAdmin):
     list_select_related = ["user", "group"]
     raw_id_fields = ["user"]
     search_fields = ["user__username", "group__name"]
+
+
+@admin.register(Charge)
+class ChargeAdmin(admin.ModelAdmin):
+    """The spend ledger: read-only, so usage and budgets cannot be edited away."""
+
+    list_display = ["at", "owner", "amount", "basis", "provider_name", "model", "video"]
+    list_filter = ["basis", "provider_name", "model"]
+    list_select_related = ["owner", "video"]
+    search_fields = ["owner__username", "prompt"]
+    date_hierarchy = "at"
+    raw_id_fields = ["video", "owner"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -28,6 +28,49 @@ class RemixForm(forms.Form):
         max_length=PROMPT_MAX_LENGTH * 2,
         error_messages={"required": "Write a prompt: it cannot be empty."},
     )
+    # Shown once an unchanged prompt was refused: the same video again costs the same again.
+    submit_unchanged = forms.BooleanField(
+        label="Submit anyway: I want the same prompt again", required=False
+    )
+
+    def __init__(self, *args: Any, source_prompt: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.source_prompt = source_prompt
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        prompt = data.get("prompt")
+        if prompt is not None and not data.get("submit_unchanged"):
+            if _same_prompt(prompt, self.source_prompt):  # the same video again, paid again
+                raise forms.ValidationError(UNCHANGED_WARNING, code="unchanged")
+        return data
+
+
+UNCHANGED_WARNING = (
+    "The prompt is the same as the source's, so this remix would pay for another take of the "
+    "same video. Change the prompt, or tick “Submit anyway” if that is what you want."
+)
+
+
+def _same_prompt(a: str, b: str) -> bool:
+    """Equal but for line endings and outer white space (what clean_prompt normalises)."""
+
+    def norm(text: str) -> str:
+        return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+    return norm(a) == norm(b)
+
+
+class RetryForm(forms.Form):
+    """Retry a failed job, with its prompt pre-filled and editable."""
+
+    key = forms.UUIDField(widget=forms.HiddenInput)
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "data-maxlength": PROMPT_MAX_LENGTH}),
+        strip=False,
+        max_length=PROMPT_MAX_LENGTH * 2,  # see RemixForm: the service counts after normalising
+        required=False,  # the one-click Retry button sends none: the failed job's prompt
+    )
 
 
 # Choices come from the database (the provider's catalog); the services check the combination,
@@ -120,7 +163,7 @@ class BatchRemixForm(forms.Form):
 
 
 class KeyForm(forms.Form):
-    """Just the idempotency key: the Retry button."""
+    """Just the idempotency key: "retry all failed" and the like."""
 
     key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 

@@ -7,6 +7,8 @@ talks to the provider or enqueues work: the tracker acts on what these writes le
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -14,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import notify
-from jobs.models import StatusChange, Video
+from jobs.models import Charge, StatusChange, Video
 from jobs.provider.schema import RemoteVideo
 
 
@@ -79,10 +81,16 @@ def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
         video.next_poll_at = now + timedelta(seconds=delay)
     else:
         _finish(video)
-        if status == Video.Status.FAILED:
+        if status in (Video.Status.FAILED, Video.Status.CANCELLED):
             video.asset_state = Video.Assets.NONE
         video.next_poll_at = _next_step_after_terminal(video, now)
     video.save()
+    if status == Video.Status.FAILED:
+        waive_charge(video.pk)
+    elif status == Video.Status.CANCELLED and not _had_started(old_status, old_progress):
+        waive_charge(video.pk)
+    elif (figure := provider_cost(remote.raw)) is not None:
+        Charge.objects.filter(video_id=video.pk).update(amount=figure, basis=Charge.Basis.PROVIDER)
     if status != old_status or via in (StatusChange.Via.SUBMIT, StatusChange.Via.IMPORT):
         history(
             video,
@@ -133,6 +141,7 @@ def reject(*, video_id: int, code: str, message: str, param: str | None = None) 
         video.last_error = ""
         _finish(video)
         video.save()
+        waive_charge(video.pk)
         history(video, old, video.status, via=StatusChange.Via.SUBMIT, note=f"Rejected: {code}")
 
 
@@ -150,6 +159,7 @@ def forget(*, video_id: int) -> None:
         video.next_poll_at = None
         _finish(video)
         video.save()
+        waive_charge(video.pk)
         history(video, old, video.status, via=StatusChange.Via.POLL, note="404 at the provider")
 
 
@@ -249,6 +259,7 @@ def give_up(*, video_id: int) -> bool:
         video.next_poll_at = None
         video.last_error = ""
         video.save()
+        waive_charge(video.pk)
         history(video, old, video.status, via=StatusChange.Via.LOCAL, note="Gave up: not confirmed")
     return True
 
@@ -272,8 +283,116 @@ def fail_unusable_answer(*, video_id: int, message: str, submitted: bool) -> Non
         video.last_error = ""
         _finish(video)
         video.save()
+        waive_charge(video.pk)
         via = StatusChange.Via.SUBMIT if submitted else StatusChange.Via.POLL
         history(video, old, video.status, via=via, note="Unusable answer from the provider")
+
+
+# --- cancel: a waiting job is stopped here, a queued or running one at the provider -----------
+
+
+def cancel_waiting(*, video_id: int) -> bool:
+    """Cancel a job nobody has sent yet. False: a worker took it meanwhile (or it moved on).
+
+    One conditional UPDATE from PENDING: mark_sending() moves PENDING to SENDING the same way,
+    so exactly one of the two wins and a cancelled job is never sent. It leaves WAITING (no
+    worker sends it) for SUBMITTED without a provider id: there is nothing at the provider.
+    """
+    with transaction.atomic():
+        moved = Video.objects.filter(
+            pk=video_id, submission=Video.Submission.PENDING, status__in=Video.ACTIVE
+        ).update(
+            submission=Video.Submission.SUBMITTED,
+            status=Video.Status.CANCELLED,
+            asset_state=Video.Assets.NONE,
+            next_poll_at=None,
+            last_error="",
+            updated_at=timezone.now(),
+        )
+        if moved:
+            waive_charge(video_id)
+            video = Video.objects.get(pk=video_id)
+            history(
+                video,
+                Video.Status.QUEUED,
+                Video.Status.CANCELLED,
+                via=StatusChange.Via.LOCAL,
+                note="Cancelled before it was sent",
+            )
+    return bool(moved)
+
+
+def mark_cancelled(*, video_id: int) -> Video | None:
+    """The provider accepted our cancel: tracking stops. None if it finished meanwhile.
+
+    A job the provider had not started costs nothing; one it had started keeps its charge
+    (the Videos API says nothing about partial billing, so the estimate stands).
+    """
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        if video.status in Video.TERMINAL:
+            return None
+        old = video.status
+        video.status = Video.Status.CANCELLED
+        video.asset_state = Video.Assets.NONE
+        video.next_poll_at = None
+        video.last_error = ""
+        video.save()
+        if not _had_started(old, video.progress):
+            waive_charge(video.pk)
+        history(video, old, video.status, via=StatusChange.Via.LOCAL, note="Cancelled")
+    return video
+
+
+def _had_started(status: str, progress: int) -> bool:
+    return status == Video.Status.IN_PROGRESS or progress > 0
+
+
+# --- charges: what each job cost, kept when the video is deleted ------------------------------
+
+
+def open_charge(video: Video) -> Charge:
+    """A new job's charge: the estimate, until the provider says otherwise or it fails."""
+    charge, _ = Charge.objects.get_or_create(
+        video=video,
+        defaults={
+            "owner_id": video.owner_id,
+            "amount": video.cost_estimate,
+            "basis": Charge.Basis.ESTIMATE,
+            "at": video.requested_at,
+            "provider_name": video.provider.name,
+            "model": video.model,
+            "size": video.size,
+            "seconds": video.seconds,
+            "prompt": video.prompt[:200],
+        },
+    )
+    if video.status == Video.Status.FAILED:  # an import of a job that had already failed
+        waive_charge(video.pk)
+    return charge
+
+
+def waive_charge(video_id: int) -> None:
+    """A failed job, or one cancelled before it ran, costs nothing."""
+    Charge.objects.filter(video_id=video_id).update(amount=Decimal("0"), basis=Charge.Basis.NONE)
+
+
+def provider_cost(raw: dict[str, Any]) -> Decimal | None:
+    """The provider's own figure for a job, where its answer carries one (`usage.cost` or
+    `cost`, in dollars); None when it does not, or gives something that is not an amount."""
+    usage = raw.get("usage")
+    value = usage.get("cost") if isinstance(usage, dict) else None
+    if value is None:
+        value = raw.get("cost")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e6"):
+        return None
+    return amount.quantize(Decimal("0.0001"))
 
 
 def mark_assets_expired(*, video_id: int) -> None:

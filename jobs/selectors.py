@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,16 +13,48 @@ from django.contrib.auth.models import Group, User
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
+from jobs.batch_reads import (  # noqa: F401  # re-exported: callers read them from here
+    BatchRow,
+    BatchSummary,
+    batch_rows,
+    batch_videos,
+    batches_for_list,
+    charged,
+    retry_key,
+    summarise_batch,
+    with_retries,
+)
 from jobs.lib.months import month_start, next_month
 from jobs.lib.prompts import prompt_diff
-from jobs.models import Batch, Budget, CatalogEntry, Provider, Video
+from jobs.models import Budget, CatalogEntry, Charge, Profile, Provider, Video
 
+# Each reversed sort is the exact reverse of its forward one, so the index that serves the
+# forward order (video_recent, video_status_recent) serves it too, read backwards.
 SORTS = {
     "newest": ("-requested_at", "-id"),
     "oldest": ("requested_at", "id"),
     "status": ("status", "-requested_at", "-id"),
+    "-status": ("-status", "requested_at", "id"),
     "model": ("model", "-requested_at", "-id"),
+    "-model": ("-model", "requested_at", "id"),
 }
+SORT_LABELS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "status": "Status A–Z",
+    "-status": "Status Z–A",
+    "model": "Model A–Z",
+    "-model": "Model Z–A",
+}
+# The table's sortable headers: the first click sorts by the first key, the next reverses it.
+SORT_COLUMNS = {
+    "model": ("model", "-model"),
+    "status": ("status", "-status"),
+    "created": ("newest", "oldest"),
+}
+DESCENDING = {"newest", "-status", "-model"}
+# "#12" is video 12 only; a bare number is video 12 or a prompt containing it.
+ID_QUERY = re.compile(r"#?(\d{1,18})")
 
 
 @dataclass(frozen=True)
@@ -51,7 +83,8 @@ class TableFilters:
 
 def videos_for_table(*, user: User, filters: TableFilters) -> QuerySet[Video]:
     """Everything the table shows in one query (plus the paginator's count)."""
-    qs = Video.objects.select_related("owner", "source", "provider")
+    # with_retries joins each row's charge (the cost on a gallery card) and its retry's pk.
+    qs = with_retries(Video.objects.select_related("owner", "source", "provider"))
     if filters.mine:
         qs = qs.filter(owner=user)
     if filters.status == "waiting":
@@ -61,16 +94,33 @@ def videos_for_table(*, user: User, filters: TableFilters) -> QuerySet[Video]:
     if filters.model:
         qs = qs.filter(model=filters.model)
     if filters.q:
-        qs = qs.filter(prompt__icontains=filters.q)
+        qs = qs.filter(search_query(filters.q))
     return qs.order_by(*SORTS[filters.sort])
+
+
+def search_query(q: str) -> Q:
+    """The search box: a prompt's words, a provider id ("video_abc…") or a "#number"."""
+    number = ID_QUERY.fullmatch(q)
+    if number and q.startswith("#"):
+        return Q(pk=int(number.group(1)))
+    # istartswith, not icontains: "12" must not match every hex id that happens to hold a 12.
+    found = Q(prompt__icontains=q) | Q(video_id__istartswith=q)
+    return found | Q(pk=int(number.group(1))) if number else found
 
 
 def models_in_use() -> list[str]:
     return list(Video.objects.order_by().values_list("model", flat=True).distinct())
 
 
-# Money is the *estimated* cost recorded at submit time (Video.cost_estimate): what counts is
-# every job that is done or still on its way; failed and rejected jobs cost nothing.
+def table_view(user: User) -> str:
+    """The jobs list's view for `user`: the table until they pick another (no row needed)."""
+    view = Profile.objects.filter(user=user).values_list("view", flat=True).first()
+    return view or Profile.View.TABLE
+
+
+# Money is the Charge ledger (jobs/models/spend.py): one row per job, written when it is
+# recorded (the estimate), set to the provider's figure where it gives one and to zero when the
+# job fails or is cancelled before it ran; deleting a video leaves its charge in place.
 
 MAX_FAMILY_DEPTH = 50  # a guard against a cycle in hand-edited `source` links
 MAX_FAMILY_SIZE = 500  # the page stays readable and the query count bounded
@@ -272,72 +322,21 @@ def parse_ids(values: Iterable[str], limit: int = MAX_COMPARE) -> list[int]:
 
 
 def videos_for_compare(ids: list[int]) -> list[Video]:
-    found = Video.objects.select_related("provider", "owner", "source").in_bulk(ids)
+    found = Video.objects.select_related("provider", "owner", "source", "charge").in_bulk(ids)
     return [found[i] for i in ids if i in found]
-
-
-# --- batches ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    total: int
-    waiting: int
-    running: int
-    completed: int
-    failed: int
-    unconfirmed: int  # waiting for their owner to decide: send again or give up
-    progress: int  # mean percent over all jobs
-    cost: Decimal  # estimated, jobs that count (not failed)
-    playable: tuple[int, ...] = ()  # archived ones, for "compare the finished ones"
-    archiving: int = 0  # completed, files not yet copied: the page keeps polling for them
-
-    @property
-    def active(self) -> bool:
-        return self.waiting + self.running + self.archiving > 0
-
-
-def batch_videos(batch: Batch) -> list[Video]:
-    videos: list[Video] = list(
-        batch.videos.select_related("provider", "owner", "source")
-        .annotate(retry_count=Count("retries"))
-        .order_by("requested_at", "pk")
-    )
-    for video in videos:
-        # An attribute for the template, which cannot call retry_key() with an argument.
-        video.retry_key = retry_key(video, video.retry_count)  # type: ignore[attr-defined]
-    return videos
-
-
-def summarise_batch(videos: list[Video]) -> BatchSummary:
-    counts = {"waiting": 0, "running": 0, "completed": 0, "failed": 0, "unconfirmed": 0}
-    for v in videos:
-        key = v.status_key
-        counts["running" if key in Video.ACTIVE else key] += 1
-    cost = sum((v.cost_estimate for v in videos if v.status_key != "failed"), Decimal("0"))
-    progress = round(sum(v.progress for v in videos) / len(videos)) if videos else 0
-    playable = tuple(v.pk for v in videos if v.playable)
-    archiving = sum(1 for v in videos if v.status_key == "completed" and v.is_archiving)
-    return BatchSummary(
-        total=len(videos),
-        progress=progress,
-        cost=cost,
-        playable=playable,
-        archiving=archiving,
-        **counts,
-    )
 
 
 # --- spending and budgets --------------------------------------------------------------------
 
 
 def spent(*, since: datetime, user: Any = None, group_id: int | None = None) -> Decimal:
-    qs = Video.objects.counting_spend().filter(requested_at__gte=since)
+    """The month's charges, from the ledger: deleting a video does not lower it."""
+    qs = Charge.objects.filter(at__gte=since)
     if user is not None:
         qs = qs.filter(owner=user)
     if group_id is not None:
         qs = qs.filter(owner__groups=group_id)
-    return qs.aggregate(total=Sum("cost_estimate"))["total"] or Decimal("0")
+    return qs.aggregate(total=Sum("amount"))["total"] or Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -379,6 +378,11 @@ def budget_lines(user: Any) -> list[BudgetLine]:
     return lines
 
 
+def least_left(lines: Sequence[BudgetLine]) -> BudgetLine | None:
+    """The budget that runs out first: what a form compares its estimate with."""
+    return min(lines, key=lambda line: line.left, default=None)
+
+
 @dataclass(frozen=True)
 class Usage:
     month: datetime
@@ -389,13 +393,16 @@ class Usage:
 
 
 def usage(*, viewer: Any, month: datetime) -> Usage:
-    """Spend per user and per team for one month, and per month for the last year.
+    """Charges per user and per team for one month, and per month for the last year.
 
-    Staff see everybody; others see their own spend and their own teams'.
+    Read from the ledger, so a deleted video still counts. A job counts when it was charged
+    something: failed ones (and those cancelled before they ran) are in the ledger at $0 and
+    are left out of the job counts, as before. Staff see everybody; others see their own
+    spend and their own teams'.
     """
     start, end = month, next_month(month)
-    counted = Video.objects.counting_spend()
-    in_month = counted.filter(requested_at__gte=start, requested_at__lt=end)
+    counted = Charge.objects.exclude(basis=Charge.Basis.NONE)
+    in_month = counted.filter(at__gte=start, at__lt=end)
     teams = Group.objects.order_by("name")
     if not viewer.is_staff:
         in_month = in_month.filter(owner=viewer)
@@ -404,28 +411,27 @@ def usage(*, viewer: Any, month: datetime) -> Usage:
         teams = teams.filter(pk__in=viewer.groups.values("pk"))
     per_user = list(
         in_month.values("owner__username")
-        .annotate(total=Sum("cost_estimate"), jobs=Count("pk"))
+        .annotate(total=Sum("amount"), jobs=Count("pk"))
         .order_by("-total", "owner__username")
     )
-    team_filter = Q(user__videos__requested_at__gte=start, user__videos__requested_at__lt=end)
-    team_filter &= ~Q(user__videos__status=Video.Status.FAILED)
-    team_filter &= ~Q(user__videos__submission=Video.Submission.REJECTED)
+    team_filter = Q(user__charges__at__gte=start, user__charges__at__lt=end)
+    team_filter &= ~Q(user__charges__basis=Charge.Basis.NONE)
     per_team = list(
         teams.annotate(
-            total=Sum("user__videos__cost_estimate", filter=team_filter),
-            jobs=Count("user__videos", filter=team_filter),
+            total=Sum("user__charges__amount", filter=team_filter),
+            jobs=Count("user__charges", filter=team_filter),
             members=Count("user", distinct=True),
         ).values("pk", "name", "total", "jobs", "members")
     )
     year_ago = next_month(month).replace(year=next_month(month).year - 1)
     per_month = list(
-        counted.filter(requested_at__gte=year_ago, requested_at__lt=end)
-        .annotate(month=TruncMonth("requested_at"))
+        counted.filter(at__gte=year_ago, at__lt=end)
+        .annotate(month=TruncMonth("at"))
         .values("month")
-        .annotate(total=Sum("cost_estimate"), jobs=Count("pk"))
+        .annotate(total=Sum("amount"), jobs=Count("pk"))
         .order_by("-month")
     )
-    total = in_month.aggregate(total=Sum("cost_estimate"))["total"] or Decimal("0")
+    total = in_month.aggregate(total=Sum("amount"))["total"] or Decimal("0")
     return Usage(month, per_user, per_team, per_month, total)
 
 
@@ -444,9 +450,3 @@ def all_budget_lines() -> list[BudgetLine]:
             amount = spent(since=since, user=budget.user)
         lines.append(BudgetLine(budget, label, amount))
     return lines
-
-
-def retry_key(video: Video, retries: int) -> uuid.UUID:
-    """The Retry button's key: stable until a retry exists, so a double click (or a re-render
-    by the poll between two clicks) still makes exactly one new job."""
-    return uuid.uuid5(video.idempotency_key, f"retry-{retries}")

@@ -10,6 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from environs import Env
 
+from remixsite.keyfile import DEFAULT_PATH as DEMO_KEY_FILE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = Env()
@@ -29,9 +31,17 @@ def secret(name: str, default: str = "") -> str:
 
 DEBUG = env.bool("DEBUG", False)
 SECRET_KEY = secret("SECRET_KEY")
+_key_given = "SECRET_KEY" in os.environ or "SECRET_KEY_FILE" in os.environ
+if not _key_given and DEMO_KEY_FILE.is_file():
+    # The key `make run` made for the demo: manage.py beside it works without DEBUG=1. Only
+    # when neither is set at all: a set-but-empty SECRET_KEY (an unfilled .env line) refuses.
+    SECRET_KEY = DEMO_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (see .env.example)")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off (see .env.example), "
+            f"or run `make run` once to create {DEMO_KEY_FILE}"
+        )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -44,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",

@@ -138,6 +138,7 @@ def adopt(provider: Provider, remote: RemoteVideo) -> tuple[Video, bool]:
                 )
                 or Decimal("0"),
             )
+            lifecycle.open_charge(video)  # counted in usage, unowned; a failed one costs $0
             video = lifecycle.apply_snapshot(
                 video_id=video.pk, remote=remote, via=StatusChange.Via.IMPORT
             )

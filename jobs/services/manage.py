@@ -1,5 +1,5 @@
-"""Looking after existing jobs and providers: delete, refresh, archive again, check connection,
-and the user's decision on a send that could not be confirmed."""
+"""Looking after existing jobs and providers: delete, cancel, refresh, archive again, check
+connection, and the user's decision on a send that could not be confirmed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs import lifecycle, tasks
 from jobs.archive import delete_files
 from jobs.lib.keys import provider_key_variable
-from jobs.models import ARCHIVING, Provider, Video
+from jobs.models import ARCHIVING, Charge, Provider, Video
 from jobs.provider.errors import AuthenticationFailed, NotFound, NoVideosApi, ProviderError
 
 
@@ -31,6 +31,7 @@ def delete_video(*, video: Video, user: User) -> None:
         video.refresh_from_db()
         if video.submission != Video.Submission.REJECTED:
             raise ValidationError("The job was just submitted; wait until it finishes.")
+        lifecycle.waive_charge(video.pk)  # stopped before the provider confirmed it: $0
     if video.video_id and video.submission in (
         Video.Submission.SUBMITTED,
         Video.Submission.IMPORTED,
@@ -72,6 +73,58 @@ def give_up(*, video_id: int, user: User) -> None:
     _may_decide(video_id, user)
     if not lifecycle.give_up(video_id=video_id):
         raise ValidationError(_nothing_to_decide(video_id))
+
+
+def cancel_video(*, video_id: int, user: User) -> str:
+    """Cancel a job: here if nobody has sent it yet, else at the provider where it can.
+
+    Returns what happened in words, with what was charged. Only the owner or staff may.
+    """
+    video = Video.objects.select_related("provider").get(pk=video_id)
+    if not video.can_be_managed_by(user):
+        raise PermissionDenied("Only the person who submitted it, or staff, can cancel it.")
+    if not video.is_active:
+        raise ValidationError(f"#{video.pk} is “{video.display_status}”: there is nothing to stop.")
+    if video.submission == Video.Submission.PENDING and lifecycle.cancel_waiting(video_id=video.pk):
+        return f"Cancelled #{video.pk} before it was sent: $0.00 charged."
+    video.refresh_from_db()  # a worker may have taken it in the meantime
+    if not video.video_id:
+        raise ValidationError(
+            f"#{video.pk} is being sent to the provider right now; cancel it once the "
+            "provider has confirmed it (in a moment)."
+        )
+    reason = cancel_refusal(video.provider)
+    if reason:
+        raise ValidationError(reason)
+    try:
+        video.provider.client().delete(video.video_id)
+    except NotFound:
+        lifecycle.forget(video_id=video.pk)
+        raise ValidationError("The provider no longer knows this job.") from None
+    except ProviderError as exc:
+        raise ValidationError(f"The provider could not cancel it: {exc}") from exc
+    done = lifecycle.mark_cancelled(video_id=video.pk)
+    if done is None:
+        raise ValidationError(f"#{video.pk} finished before the cancel arrived.")
+    return f"Cancelled #{video.pk} at the provider: {charge_words(done)}."
+
+
+def cancel_refusal(provider: Provider) -> str:
+    """Why a queued or running job of this provider has no Cancel button ("" if it has one)."""
+    if provider.can_cancel:
+        return ""
+    return (
+        f"“{provider}” cannot cancel a job once it is queued (the Videos API only deletes "
+        "finished jobs), so this one runs to the end."
+    )
+
+
+def charge_words(video: Video) -> str:
+    """What a stopped job cost, for the message and the row."""
+    charge = Charge.objects.filter(video=video).first()
+    if charge is None or charge.basis == Charge.Basis.NONE:
+        return "$0.00 charged, it was cancelled before it started"
+    return f"${charge.amount:.2f} charged, it had already started"
 
 
 def _may_decide(video_id: int, user: User) -> None:

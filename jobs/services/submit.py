@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs import lifecycle, tasks
@@ -128,10 +128,13 @@ def submit_batch(*, user: User, source: Video, prompts: list[str], key: uuid.UUI
     return batch
 
 
-def retry_video(*, user: User, video: Video, key: uuid.UUID) -> Video:
+def retry_video(*, user: User, video: Video, key: uuid.UUID, prompt: str | None = None) -> Video:
     """A failed job again, as a new job with the same inputs (prompt, settings, source, image).
 
-    `key` is minted when the Retry button is rendered, so a double click makes one retry.
+    Once per failed job (the constraint `video_retried_once`): a second retry, from another
+    tab or another person, finds the first and returns it ("Retried as #N"), even when two
+    arrive at the same moment. `key` is minted when the Retry button is rendered, so a double
+    click makes one retry. `prompt`, when given, replaces the failed job's prompt.
     """
     existing = Video.objects.filter(idempotency_key=key).first()
     if existing is not None:
@@ -142,41 +145,92 @@ def retry_video(*, user: User, video: Video, key: uuid.UUID) -> Video:
         return existing
     if not video.can_be_managed_by(user):
         raise PermissionDenied("Only the person who submitted it, or staff, can retry it.")
+    earlier = Video.objects.filter(retry_of=video).first()
+    if earlier is not None:
+        return earlier
     if video.is_active or video.status != Video.Status.FAILED:
         raise ValidationError("Only a failed job can be retried.")
+    prompt = video.prompt if prompt is None else clean_prompt(prompt)
     provider = video.provider
     remixed_from = video.remixed_from_video_id or (video.source.video_id if video.source else "")
     provider.require("remix" if video.is_remix else "create")
     if video.is_remix and not remixed_from:
         raise ValidationError("The source of this remix is unknown, so it cannot be retried.")
     cost = estimate_cost(provider, video.model, video.size, video.seconds)
-    with transaction.atomic():  # the worker hears of it only once the image is copied too
-        new = _record(
-            user=user,
-            key=key,
-            provider=provider,
-            batch=video.batch,
-            defaults={
-                "prompt": video.prompt,
-                "model": video.model,
-                "size": video.size,
-                "seconds": video.seconds,
-                "source": video.source,
-                "remixed_from_video_id": remixed_from or "",
-                "cost_estimate": video.cost_estimate if cost is None else cost,
-                "retry_of": video,
-            },
-        )
-        if video.input_reference and not new.input_reference:
-            try:
-                with video.input_reference.open("rb") as image:
-                    new.input_reference.save(Path(video.input_reference.name or "").name, image)
-            except FileNotFoundError:
-                raise ValidationError(
-                    "The reference image of the failed job is gone, so it cannot be retried "
-                    "as it was; create a new video instead."
-                ) from None
+    try:
+        with transaction.atomic():  # the worker hears of it only once the image is copied too
+            new = _record(
+                user=user,
+                key=key,
+                provider=provider,
+                batch=video.batch,
+                defaults={
+                    "prompt": prompt,
+                    "model": video.model,
+                    "size": video.size,
+                    "seconds": video.seconds,
+                    "source": video.source,
+                    "remixed_from_video_id": remixed_from or "",
+                    "cost_estimate": video.cost_estimate if cost is None else cost,
+                    "retry_of": video,
+                },
+            )
+            if video.input_reference and not new.input_reference:
+                _copy_reference(video, new)
+    except IntegrityError:
+        # Somebody else's retry of the same job committed first: that one is the retry.
+        earlier = Video.objects.filter(retry_of=video).first()
+        if earlier is None:
+            raise
+        return earlier
     return new
+
+
+def _copy_reference(video: Video, new: Video) -> None:
+    try:
+        with video.input_reference.open("rb") as image:
+            new.input_reference.save(Path(video.input_reference.name or "").name, image)
+    except FileNotFoundError:
+        raise ValidationError(
+            "The reference image of the failed job is gone, so it cannot be retried "
+            "as it was; create a new video instead."
+        ) from None
+
+
+def retry_failed(*, user: User, batch: Batch, key: uuid.UUID) -> list[Video]:
+    """Retry every failed member of a batch that has no retry yet. All or nothing.
+
+    The whole set is checked against the budget first, like a new batch. Each retry's key is
+    derived from the form's key and the failed job, so the same form posted twice makes no
+    second set; a member retried meanwhile (another tab) is found, not retried again.
+    """
+    if not batch.can_be_managed_by(user):
+        raise PermissionDenied("Only the person who made this batch, or staff, can retry it.")
+    failed = list(
+        batch.videos.select_related("provider", "source", "batch")
+        .filter(status=Video.Status.FAILED, retries__isnull=True)
+        .order_by("requested_at", "pk")
+    )
+    if not failed:
+        raise ValidationError("No failed job in this batch is waiting for a retry.")
+    keys = [uuid.uuid5(key, f"retry-{video.pk}") for video in failed]
+    with transaction.atomic():
+        fresh = [
+            v for v, k in zip(failed, keys, strict=True)
+            if not Video.objects.filter(idempotency_key=k).exists()
+        ]  # fmt: skip
+        total = sum(
+            (
+                estimate_cost(v.provider, v.model, v.size, v.seconds) or v.cost_estimate
+                for v in fresh
+            ),
+            Decimal("0"),
+        )
+        check_budget(user=user, cost=total, what=f"retry of {len(fresh)} failed jobs")
+        return [
+            retry_video(user=user, video=video, key=job_key)
+            for video, job_key in zip(failed, keys, strict=True)
+        ]
 
 
 def _record(
@@ -205,6 +259,7 @@ def _record(
         if video.owner_id != user.pk:
             raise PermissionDenied("That form belongs to somebody else.")
         if created:
+            lifecycle.open_charge(video)
             lifecycle.history(
                 video,
                 "",

@@ -10,12 +10,14 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs.archive import PARTIAL_DIR
+from jobs.lib.names import archived_pk, download_name
 from jobs.lib.ranges import file_response
-from jobs.models import Provider
+from jobs.models import Provider, Video
 from jobs.services.webhooks import WebhookRejected, handle_webhook
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,17 @@ def media(request: HttpRequest, path: str) -> HttpResponseBase:
         raise Http404
     if not full.is_file():
         raise Http404
-    return file_response(full, request.headers.get("Range", ""))
+    response = file_response(full, request.headers.get("Range", ""))
+    pk = archived_pk(path)
+    prompt = Video.objects.filter(pk=pk).values_list("prompt", flat=True).first() if pk else None
+    if pk and prompt is not None and response.status_code in (200, 206):
+        # Inline, so the player still plays it; a download (or "Save as") gets this name.
+        disposition = content_disposition_header(
+            as_attachment=False, filename=download_name(pk, prompt, path)
+        )
+        if disposition:  # None only for an empty name, which download_name never gives
+            response["Content-Disposition"] = disposition
+    return response
 
 
 @csrf_exempt  # authenticated by the Standard Webhooks signature instead

@@ -1,21 +1,21 @@
-"""One video: its detail page (and polled status partial), remix, retry, delete, lineage, and
-the decision on an unconfirmed send (send again / give up)."""
+"""One video: its detail page (and polled status partial), remix, retry, cancel, delete,
+lineage, and the decision on an unconfirmed send (send again / give up)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import selectors
-from jobs.forms import KeyForm, RemixForm
+from jobs.forms import RemixForm, RetryForm
 from jobs.lib.prompts import prompt_diff
-from jobs.models import Video
-from jobs.services.manage import delete_video, give_up, send_again
+from jobs.models import Charge, Video
+from jobs.services.manage import cancel_refusal, cancel_video, delete_video, give_up, send_again
 from jobs.services.submit import retry_video, submit_remix
 from jobs.views.common import AuthedRequest, add_errors, revalidate, status_for
 
@@ -23,25 +23,44 @@ from jobs.views.common import AuthedRequest, add_errors, revalidate, status_for
 @require_GET
 def video_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     video = get_object_or_404(Video.objects.select_related("provider", "owner", "source"), pk=pk)
+    retried_as = video.retries.first() if video.status == Video.Status.FAILED else None
     ctx = {
         "video": video,
         "history": video.history.all(),
         "remixes": video.remixes.select_related("owner").order_by("requested_at"),
         "can_manage": video.can_be_managed_by(request.user),
         "poll_seconds": settings.TABLE_POLL_SECONDS,
+        "retried_as": retried_as,
         # The Retry button's key: stable, so a double click makes one retry.
-        "retry_key": selectors.retry_key(video, video.retries.count())
-        if video.status == Video.Status.FAILED
+        "retry_key": selectors.retry_key(video, 0)
+        if video.status == Video.Status.FAILED and retried_as is None
         else None,
+        "charge": Charge.objects.filter(video=video).first(),
+        "cancel_refusal": _cancel_refusal(video),
     }
     template = "jobs/video_detail.html#video-status" if request.htmx else "jobs/video_detail.html"
     return revalidate(render(request, template, ctx))
 
 
+def _cancel_refusal(video: Video) -> str | None:
+    """None: no Cancel button is due (finished). "": one is offered. Else why there is none."""
+    if not video.is_active:
+        return None
+    if video.submission == Video.Submission.PENDING:
+        return ""  # never sent: cancelled here, whatever the provider can do
+    if not video.video_id:
+        return (
+            "It is on its way to the provider: it can be cancelled once the provider confirms it."
+        )
+    return cancel_refusal(video.provider)
+
+
 @require_http_methods(["GET", "POST"])
 def remix(request: AuthedRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(Video.objects.select_related("provider"), pk=pk)
-    form = RemixForm(request.POST or None, initial={"prompt": source.prompt})
+    form = RemixForm(
+        request.POST or None, initial={"prompt": source.prompt}, source_prompt=source.prompt
+    )
     if request.method == "POST" and form.is_valid():
         try:
             video = submit_remix(
@@ -56,7 +75,16 @@ def remix(request: AuthedRequest, pk: int) -> HttpResponse:
             messages.success(request, "Remix recorded: it is on its way to the provider.")
             return redirect(f"{reverse('jobs:list')}#video-{video.pk}")
     cost = selectors.estimate_cost(source.provider, source.model, source.size, source.seconds)
-    ctx = {"source": source, "form": form, "cost": cost}
+    budgets = selectors.budget_lines(request.user)
+    tightest = selectors.least_left(budgets)
+    ctx = {
+        "source": source,
+        "form": form,
+        "cost": cost,
+        "budgets": budgets,
+        "over_budget": tightest if tightest and cost and cost > tightest.left else None,
+        "warn_unchanged": form.has_error(NON_FIELD_ERRORS, "unchanged"),
+    }
     return render(request, "jobs/remix.html", ctx, status=status_for(request))
 
 
@@ -80,19 +108,55 @@ def delete(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("jobs:list")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def retry(request: AuthedRequest, pk: int) -> HttpResponse:
+    """GET: the retry form, prompt pre-filled. POST: from it, or the one-click Retry button."""
     video = get_object_or_404(Video.objects.select_related("provider", "source", "batch"), pk=pk)
-    form = KeyForm(request.POST)
-    if not form.is_valid():
-        return HttpResponseBadRequest("The retry form has no key; reload the page.")
+    if not video.can_be_managed_by(request.user):
+        raise PermissionDenied
+    earlier = video.retries.first()
+    if earlier is not None:  # once per failed job: say where the retry is
+        messages.info(request, f"#{video.pk} was already retried as #{earlier.pk}.")
+        return redirect(earlier.batch or earlier if request.method == "POST" else earlier)
+    key = selectors.retry_key(video, 0)  # stable: a double click (or two tabs) makes one retry
+    data = request.POST.copy() if request.method == "POST" else None
+    if data is not None:
+        data.setdefault("key", str(key))  # the table row's Retry button sends no key
+    form = RetryForm(data, initial={"key": key, "prompt": video.prompt})
+    if request.method == "POST":
+        if "key" in form.errors or not form.is_valid() and "prompt" not in request.POST:
+            return HttpResponseBadRequest("The retry form's key is not valid; reload the page.")
+        edited = "prompt" in request.POST  # the form page; the button sends only the key
+        try:
+            new = retry_video(
+                user=request.user,
+                video=video,
+                key=form.cleaned_data["key"],
+                prompt=form.cleaned_data["prompt"] if edited else None,
+            )
+        except ValidationError as exc:
+            if not edited:
+                messages.error(request, " ".join(exc.messages))
+                return redirect(video.batch or video)
+            add_errors(form, exc)
+        else:
+            messages.success(request, f"Retrying #{video.pk} as a new job, #{new.pk}.")
+            return redirect(new.batch or new)
+    ctx = {"video": video, "form": form, "failed": video.status == Video.Status.FAILED}
+    return render(request, "jobs/retry.html", ctx, status=status_for(request))
+
+
+@require_POST
+def cancel(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Stop a job: here if it was never sent, else at the provider where it can cancel."""
+    video = get_object_or_404(Video, pk=pk)
     try:
-        new = retry_video(user=request.user, video=video, key=form.cleaned_data["key"])
+        words = cancel_video(video_id=video.pk, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect(video.batch or video)
-    messages.success(request, f"Retrying #{video.pk} as a new job, #{new.pk}.")
-    return redirect(new.batch or new)
+    else:
+        messages.success(request, words)
+    return _back(request, video)
 
 
 @require_POST
@@ -125,6 +189,8 @@ def _back(request: AuthedRequest, video: Video) -> HttpResponse:
     """Back to the page the form was on: the table row, or the detail page."""
     if request.POST.get("back") == "list":
         return redirect(f"{reverse('jobs:list')}#video-{video.pk}")
+    if request.POST.get("back") == "batch" and video.batch_id:
+        return redirect("jobs:batch", video.batch_id)
     return redirect(video)
 
 

@@ -7,9 +7,13 @@
 
   // Only elements marked data-poll (the whole table, or a detail panel) refresh: one request per
   // tick for the whole page. Hidden tabs skip ticks and catch up as soon as they are visible.
+  // The jobs list's auto-refresh switch (table.js) pauses the elements marked data-pausable.
   function tick() {
     if (document.hidden || !window.htmx) return;
-    document.querySelectorAll("[data-poll]").forEach((el) => htmx.trigger(el, "poll"));
+    const paused = localStorage.getItem("auto-refresh") === "off";
+    document.querySelectorAll("[data-poll]").forEach((el) => {
+      if (!(paused && el.hasAttribute("data-pausable"))) htmx.trigger(el, "poll");
+    });
   }
   setInterval(tick, pollMs);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) tick(); });
@@ -68,8 +72,10 @@
   }
 
   // Prevent a double click from posting twice; the idempotency key makes it harmless anyway.
+  // (Not for htmx forms such as the table's filters: they send a GET each time they change.)
   document.addEventListener("submit", (e) => {
     const form = e.target;
+    if (form.hasAttribute("hx-get")) return;
     if (form.dataset.submitted) { e.preventDefault(); return; }
     form.dataset.submitted = "1";
     setTimeout(() => delete form.dataset.submitted, 5000);

@@ -122,7 +122,7 @@ def test_a_remix_goes_live_from_queued_to_completed_and_plays(
 
     log_in(page)
     page.locator(f"#video-{source.pk}").get_by_role("link", name="Remix").click()
-    page.get_by_label("Prompt").fill("the same scene, in sepia")
+    page.get_by_role("textbox", name="Prompt").fill("the same scene, in sepia")
     page.get_by_role("button", name="Remix").click()
     page.wait_for_url(re.compile(r"/#video-\d+$"))
     remix = Video.objects.order_by("-pk").first()
@@ -300,4 +300,189 @@ def test_a_hidden_tab_sends_no_polls_and_catches_up_when_shown(
     quiet(page)
     assert polls.answers[-1] in (200, 304)  # still active: the table keeps its data-poll
     page.clock.resume()
+    assert not page_errors
+
+
+# --- live updates that never disturb (issue 13, point 2) -------------------------------------
+
+LONG_PROMPT = (
+    "A lighthouse keeper climbs the spiral stairs at dusk, {n}, lighting the great lamp while "
+    "gulls wheel past the salt-stained windows and the sea turns from grey to silver."
+)
+
+
+def rendering(provider: Provider, owner: User, count: int) -> list[Video]:
+    """Rows in progress with nobody tracking them: the test moves their progress itself."""
+    return [
+        Video.objects.create(
+            provider=provider,
+            owner=owner,
+            video_id=f"video_calm_{n}",
+            submission=Video.Submission.SUBMITTED,
+            status=Video.Status.IN_PROGRESS,
+            progress=10,
+            prompt=LONG_PROMPT.format(n=f"take {n}"),
+            model="sora-2",
+            size="720x1280",
+            seconds="4",
+        )
+        for n in range(count)
+    ]
+
+
+def advance(page: Page, videos: list[Video], progress: int) -> None:
+    """Move every row on at the database and wait until a tick has brought it to the page."""
+    Video.objects.filter(pk__in=[v.pk for v in videos]).update(progress=progress)
+    for video in videos:
+        expect(page.locator(f"#video-{video.pk} .pct")).to_have_text(f"{progress}%")
+
+
+# Marks what the reader has in hand, so that afterwards we can tell whether a tick replaced it:
+# the open prompt's <details>, the focused element and the row as DOM nodes, plus a selection.
+MARK_READER = """(rowId) => {
+    const row = document.getElementById(rowId);
+    window.e2e = { row, details: row.querySelector("details"), focused: document.activeElement };
+    const text = row.querySelector(".prompt-text").firstChild;
+    const range = document.createRange();
+    range.setStart(text, 2);
+    range.setEnd(text, 30);
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    window.e2e.selected = getSelection().toString();
+}"""
+READER_UNDISTURBED = """(rowId) => ({
+    sameRow: document.getElementById(rowId) === window.e2e.row,
+    open: window.e2e.details.open && window.e2e.details.isConnected,
+    focused: document.activeElement === window.e2e.focused,
+    selected: getSelection().toString() === window.e2e.selected,
+})"""
+
+
+@pytest.mark.parametrize("width", [900, 1440])
+def test_ticks_keep_the_open_prompt_scroll_focus_selection_and_column_widths(
+    live_server: LiveServer,
+    page: Page,
+    page_errors: list[str],
+    alice: User,
+    provider: Provider,
+    width: int,
+) -> None:
+    videos = rendering(provider, alice, 3)
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page)
+    table = page.locator("#video-table")
+    expect(table).to_have_attribute("data-poll", "")
+    reader = f"video-{videos[1].pk}"
+    row = page.locator(f"#{reader}")
+    row.locator("summary").click()  # opens the prompt, and focuses its summary
+    expect(row.locator("details")).to_have_attribute("open", "")
+    page.evaluate(MARK_READER, reader)
+    scrollable = page.evaluate("(el) => el.scrollWidth > el.clientWidth", table.element_handle())
+    assert scrollable == (width < 1300), "the table should scroll sideways only when narrow"
+    if scrollable:
+        table.evaluate("(el) => { el.scrollLeft = 300; }")
+    scroll_left = table.evaluate("(el) => el.scrollLeft")
+    widths = page.eval_on_selector_all(
+        "table.videos th", "(ths) => ths.map((th) => th.getBoundingClientRect().width)"
+    )
+
+    for progress in (37, 64, 91):  # three changed ticks, each swapping in new percentages
+        advance(page, videos, progress)
+    assert page.evaluate(READER_UNDISTURBED, reader) == {
+        "sameRow": True,
+        "open": True,
+        "focused": True,
+        "selected": True,
+    }
+    assert table.evaluate("(el) => el.scrollLeft") == scroll_left
+    assert (
+        page.eval_on_selector_all(
+            "table.videos th", "(ths) => ths.map((th) => th.getBoundingClientRect().width)"
+        )
+        == widths
+    ), "a column changed width while the progress ticked"
+    # The bar glides: it keeps its element (so a CSS transition runs) and shows the new value.
+    fill = row.locator(".bar > span")
+    expect(fill).to_have_attribute("style", re.compile(r"width: 91%"))
+    assert float(fill.evaluate("(el) => parseFloat(getComputedStyle(el).transitionDuration)")) > 0
+    expect(row.locator(".bar")).to_have_attribute("aria-valuenow", "91")
+    assert not page_errors
+
+
+def test_on_a_phone_the_jobs_are_cards_and_ticks_leave_them_alone(
+    live_server: LiveServer,
+    page: Page,
+    page_errors: list[str],
+    alice: User,
+    provider: Provider,
+    artifacts: Path,
+) -> None:
+    videos = rendering(provider, alice, 3)
+    for width in (360, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        log_in(page) if width == 360 else page.reload()
+        expect(page.locator("#video-table")).to_have_attribute("data-poll", "")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, "sideways scroll"
+        row = page.locator(f"#video-{videos[0].pk}")
+        # A card: the row is a box of its own, its cells wrapped inside, each with its label.
+        assert row.evaluate("(el) => getComputedStyle(el).display") == "flex"
+        label = row.locator("td[data-label=Model]")
+        assert label.evaluate("(el) => getComputedStyle(el, '::before').content") == '"Model "'
+
+        box = row.bounding_box()
+        assert box is not None and box["width"] <= width
+        expect(page.locator("table.videos thead")).not_to_be_in_viewport()
+
+    reader = f"video-{videos[2].pk}"
+    row = page.locator(f"#{reader}")
+    row.locator("summary").click()
+    row.get_by_role("link", name="Open").focus()
+    page.evaluate(MARK_READER, reader)
+    page.evaluate("window.scrollTo(0, 120)")
+    scroll_y = page.evaluate("window.scrollY")
+    for progress in (40, 70):
+        advance(page, videos, progress)
+    assert page.evaluate(READER_UNDISTURBED, reader) == {
+        "sameRow": True,
+        "open": True,
+        "focused": True,
+        "selected": True,
+    }
+    assert page.evaluate("window.scrollY") == scroll_y
+    page.screenshot(path=artifacts / "phone-table.png")
+    assert not page_errors
+
+
+def test_auto_refresh_can_be_paused_and_the_choice_is_remembered(
+    live_server: LiveServer,
+    page: Page,
+    page_errors: list[str],
+    alice: User,
+    provider: Provider,
+) -> None:
+    videos = rendering(provider, alice, 2)
+    page.add_init_script(COUNT_HTMX_REQUESTS)
+    page.clock.install()
+    log_in(page)
+    switch = page.get_by_role("switch", name="Auto-refresh")
+    expect(switch).to_have_attribute("aria-checked", "true")
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "false")
+    page.clock.pause_at(time.time() + 1)
+    before = quiet(page)
+    Video.objects.filter(pk=videos[0].pk).update(progress=55)
+    page.clock.run_for(int(5 * TICK * 1000))
+    assert htmx_sent(page) == before, "a paused table kept polling"
+    expect(page.locator(f"#video-{videos[0].pk} .pct")).to_have_text("10%")
+
+    page.clock.resume()
+    page.reload()  # remembered in this browser (localStorage)
+    switch = page.get_by_role("switch", name="Auto-refresh")
+    expect(switch).to_have_attribute("aria-checked", "false")
+    expect(page.locator(f"#video-{videos[0].pk} .pct")).to_have_text("55%")  # the reload's
+    Video.objects.filter(pk=videos[0].pk).update(progress=60)
+    with page.expect_request(is_htmx):  # resuming catches up at once
+        switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    expect(page.locator(f"#video-{videos[0].pk} .pct")).to_have_text("60%")
     assert not page_errors

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from pytest_django import Settings
 
-from jobs import selectors
+from jobs import lifecycle, selectors
 from jobs.lib.months import month_start
 from jobs.models import Budget, CatalogEntry, Provider, Video
 from jobs.services.submit import submit_batch, submit_remix
@@ -30,7 +30,7 @@ def no_worker(settings: Settings) -> None:
 def spend(
     provider: Provider, owner: User | None, cost: str, status: str = "completed", **kw: Any
 ) -> Video:
-    return Video.objects.create(
+    video = Video.objects.create(
         provider=provider,
         owner=owner,
         video_id=f"video_{uuid.uuid4().hex}",
@@ -43,6 +43,11 @@ def spend(
         cost_estimate=Decimal(cost),
         **kw,
     )
+    # Spend is the Charge ledger: what recording the job (and its failure) would have written.
+    lifecycle.open_charge(video)
+    if video.submission == Video.Submission.REJECTED:
+        lifecycle.waive_charge(video.pk)
+    return video
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ JOBS = ROOT / "jobs"
 # Each layer may import the layers to its right, never to its left (views … models, lib).
 LAYERS = [
     {"jobs.views", "jobs.admin", "jobs.management", "jobs.urls", "jobs.context_processors"},
+    {"jobs.templatetags"},
     {"jobs.forms"},
     {"jobs.services"},
     {"jobs.tasks"},
@@ -20,7 +21,7 @@ LAYERS = [
     {"jobs.submission", "jobs.archive"},
     {"jobs.lifecycle"},
     {"jobs.notify"},
-    {"jobs.selectors"},
+    {"jobs.selectors", "jobs.batch_reads"},
     {"jobs.models"},
     {"jobs.provider", "jobs.lib"},
 ]

@@ -60,7 +60,8 @@ def test_it_returns_the_bare_table_without_a_poll_when_idle(alice_client, provid
     r = alice_client.get("/", headers=HX)
     assert r.status_code == 200
     assert b"<html" not in r.content and b'id="video-table"' in r.content
-    assert b"data-poll" not in r.content and b"hx-get" not in r.content
+    assert b"data-poll" not in r.content and b'hx-trigger="poll"' not in r.content
+    # (the sortable headers fetch the table too, but only when clicked)
 
 
 def test_it_keeps_polling_until_a_completed_job_is_archived(alice_client, provider, alice) -> None:
@@ -84,7 +85,8 @@ def test_only_the_table_polls_not_each_row(alice_client, provider, alice) -> Non
     for _ in range(5):
         make(provider, alice, status="in_progress")
     r = alice_client.get("/", headers=HX)
-    assert r.content.count(b"hx-get") == 1
+    assert r.content.count(b'hx-trigger="poll"') == 1
+    assert r.content.count(b"data-poll") == 1
 
 
 def test_the_poll_uses_a_constant_number_of_queries(alice_client, provider, alice, bob) -> None:
@@ -120,7 +122,8 @@ def test_filters_and_sort_live_in_the_query_string(alice_client, provider, alice
 def test_the_polled_url_keeps_the_filters(alice_client, provider, alice) -> None:
     make(provider, alice, status="queued", prompt="queued one")
     r = alice_client.get("/?q=queued&mine=1")
-    assert b'hx-get="/?q=queued&amp;mine=1&amp;page=1"' in r.content
+    # ... and names the view it shows, so a tick needs no profile query.
+    assert b'hx-get="/?q=queued&amp;mine=1&amp;page=1&amp;view=table"' in r.content
 
 
 def test_it_paginates(alice_client, provider, alice, settings) -> None:
@@ -248,3 +251,90 @@ def test_an_unchanged_poll_is_a_bodyless_304(alice_client, provider, alice) -> N
     Video.objects.filter(owner=alice).update(progress=55)
     changed = alice_client.get("/", headers={**HX, "If-None-Match": first["ETag"]})
     assert changed.status_code == 200 and b"55%" in changed.content
+
+
+# --- find and sort, the gallery switch (issue 13, points 7 and 9) ---------------------------
+
+
+def rows_of(content: bytes) -> list[int]:
+    import re
+
+    return [int(pk) for pk in re.findall(rb'<tr id="video-(\d+)"', content)]
+
+
+def test_search_finds_a_video_by_number_and_by_provider_id(alice_client, provider, alice) -> None:
+    videos = [make(provider, alice, prompt=f"clip about boats {n}") for n in range(3)]
+    target = videos[1]
+    assert rows_of(alice_client.get(f"/?q=%23{target.pk}").content) == [target.pk]
+    assert target.pk in rows_of(alice_client.get(f"/?q={target.pk}").content)
+    found = alice_client.get(f"/?q={(target.video_id or '')[:12]}").content
+    assert rows_of(found) == [target.pk]
+    assert rows_of(alice_client.get(f"/?q={target.video_id}").content) == [target.pk]
+    # "#" with no number, or one too large for a key, finds nothing rather than failing.
+    assert alice_client.get("/?q=%23").status_code == 200
+    r = alice_client.get("/?q=%23" + "9" * 40)
+    assert r.status_code == 200 and rows_of(r.content) == []
+
+
+@pytest.mark.parametrize(
+    ("sort", "reverse_sort", "key"),
+    [("model", "-model", "model"), ("status", "-status", "status"), ("oldest", "newest", "pk")],
+)
+def test_every_sort_has_an_exact_reverse(
+    alice_client, provider, alice, sort: str, reverse_sort: str, key: str
+) -> None:
+    make(provider, alice, model="sora-2-pro", status="failed")
+    make(provider, alice, model="sora-2", status="completed")
+    make(provider, alice, model="sora-2-pro", status="completed")
+    forward = rows_of(alice_client.get(f"/?sort={sort}").content)
+    backward = rows_of(alice_client.get(f"/?sort={reverse_sort}").content)
+    assert backward == list(reversed(forward)) and len(forward) == 3
+    values = [getattr(Video.objects.get(pk=pk), key) for pk in forward]
+    assert values == sorted(values)
+
+
+def test_the_headers_sort_then_reverse_with_aria_sort(alice_client, provider, alice) -> None:
+    make(provider, alice)
+    body = alice_client.get("/?q=a&sort=model").content.decode()
+    assert 'aria-sort="ascending"' in body
+    assert 'href="?q=a&amp;sort=-model"' in body  # the Model header's next click reverses
+    assert 'href="?q=a&amp;sort=status"' in body  # the others start with their first order
+    body = alice_client.get("/?sort=-model").content.decode()
+    assert 'aria-sort="descending"' in body and 'href="?sort=model"' in body
+
+
+def test_the_view_switch_is_remembered_per_user(alice_client, provider, alice, bob) -> None:
+    from jobs.models import Profile
+
+    make(provider, alice, status="in_progress", prompt="a gallery card")
+    assert b'class="gallery"' not in alice_client.get("/").content
+    r = alice_client.post(reverse("jobs:set-view"), {"view": "gallery", "next": "/?q=gallery"})
+    assert r.status_code == 302 and r["Location"] == "/?q=gallery"
+    assert Profile.objects.get(user=alice).view == "gallery"
+    body = alice_client.get("/").content
+    assert b'class="gallery"' in body and b"a gallery card" in body
+    assert b'hx-get="/?page=1&amp;view=gallery"' in body  # the poll keeps asking for cards
+    assert not Profile.objects.filter(user=bob).exists()  # nobody else's view changed
+    # Junk is refused, and a redirect never leaves the site.
+    assert alice_client.post(reverse("jobs:set-view"), {"view": "list"}).status_code == 400
+    r = alice_client.post(reverse("jobs:set-view"), {"view": "table", "next": "//evil.example/"})
+    assert r["Location"] == "/"
+    assert Profile.objects.get(user=alice).view == "table"
+    assert alice_client.get(reverse("jobs:set-view")).status_code == 405
+
+
+def test_the_gallery_poll_costs_no_more_queries_than_the_table(
+    alice_client, provider, alice
+) -> None:
+    from jobs.services.preferences import set_view
+
+    make(provider, alice, status="in_progress")
+    set_view(alice, "gallery")
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert alice_client.get(url, headers=HX).status_code == 200
+        return len(ctx.captured_queries)
+
+    # The poll names its view, so it never reads the profile.
+    assert queries("/?page=1&view=gallery") == queries("/?page=1&view=table") <= 6

@@ -16,6 +16,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.management.commands.seed_demo import report
 from jobs.services.demo import seed_demo
+from remixsite.keyfile import DEFAULT_PATH as DEMO_KEY_FILE
+from remixsite.keyfile import ensure_secret_key
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -41,10 +43,15 @@ class Command(BaseCommand):
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", p)) == 0:
                     raise CommandError(f"port {p} is in use; set PORT= or SIM_PORT= to another")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.setdefault(settings.PROVIDER_DEFAULT_API_KEY_ENV, "sk-local-simulator")
+        env = self.demo_environment()
         os.environ.setdefault(settings.PROVIDER_DEFAULT_API_KEY_ENV, "sk-local-simulator")
         py = sys.executable
+        # DEBUG is off in the children: WhiteNoise serves the manifest's files, collected here.
+        subprocess.run(
+            [py, str(settings.BASE_DIR / "manage.py"), "collectstatic", "--noinput", "-v0"],
+            env=env,
+            check=True,
+        )
         data_dir = os.environ.get("SIM_DATA_DIR") or str(settings.BASE_DIR / "var" / "simulator")
         procs = [
             subprocess.Popen(
@@ -105,6 +112,16 @@ class Command(BaseCommand):
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+    def demo_environment(self) -> dict[str, str]:
+        """The children's environment: as in production (DEBUG off, so the site's own error
+        pages), keyed by var/secret-key unless a SECRET_KEY is given, on plain-HTTP cookies."""
+        if ensure_secret_key():
+            self.stdout.write(f"Created {DEMO_KEY_FILE} (mode 600): the demo's SECRET_KEY")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEBUG": os.environ.get("DEMO_DEBUG", "0")}
+        env.setdefault("SECURE_COOKIES", "0")  # http://127.0.0.1: a Secure cookie is never sent
+        env.setdefault(settings.PROVIDER_DEFAULT_API_KEY_ENV, "sk-local-simulator")
+        return env
 
     @staticmethod
     def wait_for(port: int, seconds: float = 30) -> None:
