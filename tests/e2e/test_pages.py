@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from jobs.models import Provider, Video
-from tests.conftest import Simulator
+from jobs.services.submit import submit_batch
+from tests.conftest import Simulator, drive
 
 from .conftest import PASSWORD, archived, log_in
 from .pages import failed_remix
@@ -270,15 +272,19 @@ def test_table_rows_line_up(
     simulator: Simulator,
     transactional_db: None,
 ) -> None:
-    """Every cell of a row ends on the same line, so the row borders are straight."""
-    archived(provider, simulator, 2)
+    """Every cell of a row ends on the same line, so the row borders are straight: the jobs
+    table and a batch's (whose actions cell was a flex box)."""
+    source, _ = archived(provider, simulator, 2)
+    batch = submit_batch(user=alice, source=source, prompts=["in sepia"], key=uuid.uuid4())
+    drive(lambda: all(v.playable for v in Video.objects.filter(batch=batch)), timeout=30)
     page = sized((1440, 900))  # phones show the list as cards, without row borders
     log_in(page)
-    page.goto("/?view=table")
-    rows = page.locator("table tbody tr")
-    expect(rows).to_have_count(2)
-    for row in rows.all():
-        bottoms = row.evaluate(
-            "tr => [...tr.children].map(td => Math.round(td.getBoundingClientRect().bottom))"
-        )
-        assert len(set(bottoms)) == 1, bottoms
+    for path, count in (("/?view=table", 3), (f"/batches/{batch.pk}/", 1)):
+        page.goto(path)
+        rows = page.locator("main table tbody tr")
+        expect(rows).to_have_count(count)
+        for row in rows.all():
+            bottoms = row.evaluate(
+                "tr => [...tr.children].map(td => Math.round(td.getBoundingClientRect().bottom))"
+            )
+            assert len(set(bottoms)) == 1, (path, bottoms)
