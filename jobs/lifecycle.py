@@ -296,13 +296,13 @@ def cancel_waiting(*, video_id: int) -> bool:
 
     One conditional UPDATE from PENDING: mark_sending() moves PENDING to SENDING the same way,
     so exactly one of the two wins and a cancelled job is never sent. It leaves WAITING (no
-    worker sends it) for SUBMITTED without a provider id: there is nothing at the provider.
+    worker sends it) for WITHDRAWN: there is nothing at the provider.
     """
     with transaction.atomic():
         moved = Video.objects.filter(
             pk=video_id, submission=Video.Submission.PENDING, status__in=Video.ACTIVE
         ).update(
-            submission=Video.Submission.SUBMITTED,
+            submission=Video.Submission.WITHDRAWN,
             status=Video.Status.CANCELLED,
             asset_state=Video.Assets.NONE,
             next_poll_at=None,

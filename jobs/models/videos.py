@@ -92,6 +92,7 @@ class Video(models.Model):
         SENDING = "sending", "Sending"  # the POST is (or was) on its way: never resend blindly
         UNKNOWN = "unknown", "Checking submission"  # sent, but the answer was lost
         UNCONFIRMED = "unconfirmed", "Could not confirm the submission"  # the user decides
+        WITHDRAWN = "withdrawn", "Never sent: cancelled here"
         SUBMITTED = "submitted", "Submitted"
         REJECTED = "rejected", "Rejected"
         IMPORTED = "imported", "Imported"

@@ -48,6 +48,7 @@ class TestWaiting:
         video.refresh_from_db()
         assert (video.status, video.next_poll_at, video.video_id) == ("cancelled", None, None)
         assert not video.is_active and video.display_status == "Cancelled"
+        assert video.get_submission_display() == "Never sent: cancelled here"
         charge = Charge.objects.get(video=video)
         assert (charge.amount, charge.basis) == (Decimal("0"), Charge.Basis.NONE)
         Video.objects.filter(pk=video.pk).update(next_poll_at=video.requested_at)  # even so
