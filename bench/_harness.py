@@ -4,8 +4,8 @@ Scripts put the repository root on sys.path and import it as `bench._harness`. E
 script is a driver: a `Workspace` holds its temp dir and every process it starts (the
 simulator from `simulator.testing`, `manage.py` workers, runserver), and stops them all by pid
 when the script ends, however it ends. Django is set up in the driver's process too, against a
-throwaway database, to create fixtures and read the outcome. Nothing here talks to anything
-but 127.0.0.1. Each script's LAST line is its verdict (the goal line).
+throwaway database, to create fixtures and read the outcome (verdicts: `bench._verdict`).
+Nothing here talks to anything but 127.0.0.1. Each script's LAST line is its verdict.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -63,15 +62,10 @@ DB_TASKS = "django_tasks_db.DatabaseBackend"  # the deployed backend: `manage.py
 # the fake provider's encoder.
 CHEAP_SIZES = ("720x1280", "1280x720")
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = (
+    "--no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
+    "--disable-component-update --disable-sync"
+).split()
 
 
 def log(message: str) -> None:
@@ -503,177 +497,3 @@ def make_sources(sim: Simulator, provider: Provider, count: int) -> list[Video]:
         asset_state=Video.Assets.NONE, next_poll_at=None
     )
     return sources
-
-
-def submit_remixes(
-    user: User, sources: list[Video], actions: list[tuple[uuid.UUID, str]], order: Iterable[int]
-) -> None:
-    """Press Remix for `actions[i]` (its key and prompt), for each i in `order`, from four
-    "browsers" at once; action i remixes sources[i % len(sources)]."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection
-
-    from jobs.services.submit import submit_remix
-
-    def press(index: int) -> None:
-        key, prompt = actions[index]
-        try:
-            submit_remix(user=user, source=sources[index % len(sources)], prompt=prompt, key=key)
-        finally:
-            connection.close()  # pool threads each hold a connection
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(press, order))
-
-
-@dataclass
-class Outcome:
-    """What happened to a set of user actions (idempotency keys), as the benches report it."""
-
-    actions: int
-    lost: int = 0
-    duplicated: int = 0
-    stuck: int = 0
-    final: int = 0
-    completed: int = 0
-    failed: int = 0
-    archived: int = 0
-    bad_archives: int = 0
-    jobs_created: int = 0
-    submitted: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return not (self.lost or self.duplicated or self.stuck or self.bad_archives) and (
-            self.final == self.actions
-        )
-
-
-def settled(video: Video) -> bool:
-    """Final and nothing left to do (archived, expired, failed or rejected)."""
-    return video.is_final and video.next_poll_at is None
-
-
-def wait_for_settled(keys: list[uuid.UUID], deadline: float, label: str) -> int:
-    """Poll the database until every action is settled or the deadline passes; returns how
-    many still have work left (or no row at all)."""
-    from django.db import close_old_connections
-
-    from jobs.models import Video
-
-    last_report = 0.0
-    left = len(keys)
-    while time.monotonic() < deadline:
-        close_old_connections()
-        rows = Video.objects.filter(idempotency_key__in=keys)
-        done = rows.only("status", "submission", "next_poll_at")
-        left = sum(1 for v in done if not settled(v)) + (len(keys) - rows.count())
-        if left == 0:
-            return 0
-        if time.monotonic() - last_report > 15:
-            log(f"{label}: {len(keys) - left}/{len(keys)} settled")
-            last_report = time.monotonic()
-        time.sleep(0.5)
-    return left
-
-
-def assess(sim: Simulator, provider: Provider, prompts: dict[uuid.UUID, str]) -> Outcome:
-    """Compare the local rows with the provider's own records; faults must be off by now.
-
-    lost: an action without exactly one settled local job that agrees with the provider.
-    duplicated: provider jobs beyond one per action (jobs_created vs the rows we submitted,
-    and the same prompt created twice), plus local rows sharing a prompt.
-    stuck: actions not settled. Archived rows must point at whole files.
-    """
-    from jobs.models import Video
-
-    out = Outcome(actions=len(prompts))
-    stats = sim.stats()
-    remote_by_id = {v.id: v for v in provider.client().iter_all(limit=100)}
-    remote_prompts = Counter(v.prompt for v in remote_by_id.values())
-    rows = {v.idempotency_key: v for v in Video.objects.filter(idempotency_key__in=list(prompts))}
-    local_prompts = Counter(
-        Video.objects.filter(prompt__in=list(prompts.values())).values_list("prompt", flat=True)
-    )
-    out.jobs_created = int(stats["jobs_created"])
-    out.submitted = Video.objects.filter(
-        provider=provider, submission=Video.Submission.SUBMITTED
-    ).count()
-    out.duplicated = max(out.jobs_created - out.submitted, 0)
-    out.duplicated += sum(n - 1 for p, n in remote_prompts.items() if p in local_prompts and n > 1)
-    out.duplicated += sum(n - 1 for n in local_prompts.values() if n > 1)
-    for key, prompt in prompts.items():
-        video = rows.get(key)
-        if video is None:
-            out.lost += 1
-            out.problems.append(f"no row for action {key} ({prompt[:30]})")
-            continue
-        if not settled(video):
-            out.stuck += 1
-            out.problems.append(
-                f"stuck: #{video.pk} {video.submission}/{video.status}/{video.asset_state} "
-                f"next={video.next_poll_at} last_error={video.last_error[:120]!r}"
-            )
-            continue
-        out.final += 1
-        remote = remote_by_id.get(video.video_id or "")
-        if remote is None or remote.status != video.status:
-            out.lost += 1
-            out.problems.append(
-                f"disagrees: #{video.pk} local {video.submission}/{video.status} "
-                f"{video.error_code!r}, provider {remote.status if remote else 'no such job'}"
-            )
-            continue
-        out.completed += video.status == Video.Status.COMPLETED
-        out.failed += video.status == Video.Status.FAILED
-        if video.asset_state == Video.Assets.ARCHIVED:
-            out.archived += 1
-            out.problems.extend(_archive_problems(sim, video))
-    out.bad_archives = sum(1 for p in out.problems if p.startswith("archive"))
-    return out
-
-
-def _archive_problems(sim: Simulator, video: Video) -> list[str]:
-    """An archived row must point at whole files: same size as the provider's asset."""
-    from django.conf import settings
-
-    problems = []
-    for variant, file in (
-        ("video", video.video_file),
-        ("thumbnail", video.thumbnail_file),
-        ("spritesheet", video.spritesheet_file),
-    ):
-        path = Path(settings.MEDIA_ROOT) / file.name if file and file.name else None
-        if path is None or not path.is_file():
-            problems.append(f"archive: #{video.pk} {variant} missing ({file.name!r})")
-            continue
-        expected = sim.content_size(video.video_id or "", variant)
-        if path.stat().st_size != expected:
-            problems.append(
-                f"archive: #{video.pk} {variant} is {path.stat().st_size} bytes, "
-                f"the provider's is {expected}"
-            )
-    return problems
-
-
-def partial_files() -> list[Path]:
-    from django.conf import settings
-
-    return sorted((Path(settings.MEDIA_ROOT) / ".partial").glob("*.part"))
-
-
-def repeated_transitions(keys: list[uuid.UUID]) -> int:
-    """StatusChange rows recording the same transition of the same video more than once."""
-    from django.db.models import Count
-
-    from jobs.models import StatusChange
-
-    return sum(
-        row["n"] - 1
-        for row in StatusChange.objects.filter(video__idempotency_key__in=keys)
-        .values("video_id", "from_status", "to_status")
-        .annotate(n=Count("id"))
-        if row["n"] > 1
-    )

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
@@ -34,15 +35,21 @@ from bench._harness import (  # noqa: E402 (the line above makes `bench` importa
     PY,
     Simulator,
     add_stack_options,
-    assess,
     exit_cleanly_on_sigterm,
     is_postgres,
     log,
     reliability_stack,
+)
+from bench._verdict import (  # noqa: E402
+    assess,
     repeated_transitions,
-    submit_remixes,
     wait_for_settled,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from jobs.models import Video
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -171,6 +178,28 @@ def run_baseline(args: argparse.Namespace) -> float | None:
     log(f"baseline: {last}")
     fields = dict(part.split("=", 1) for part in last.split()[1:] if "=" in part)
     return float(fields["retrieves_per_job"]) if "retrieves_per_job" in fields else None
+
+
+def submit_remixes(
+    user: User, sources: list[Video], actions: list[tuple[uuid.UUID, str]], order: Iterable[int]
+) -> None:
+    """Press Remix for `actions[i]` (its key and prompt), for each i in `order`, from four
+    "browsers" at once; action i remixes sources[i % len(sources)]."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from jobs.services.submit import submit_remix
+
+    def press(index: int) -> None:
+        key, prompt = actions[index]
+        try:
+            submit_remix(user=user, source=sources[index % len(sources)], prompt=prompt, key=key)
+        finally:
+            connection.close()  # pool threads each hold a connection
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(press, order))
 
 
 if __name__ == "__main__":

@@ -38,13 +38,15 @@ from bench._harness import (  # noqa: E402 (the line above makes `bench` importa
     Simulator,
     Stack,
     add_stack_options,
-    assess,
     log,
-    partial_files,
     reliability_stack,
+    wait_until,
+)
+from bench._verdict import (  # noqa: E402
+    assess,
+    partial_files,
     repeated_transitions,
     wait_for_settled,
-    wait_until,
 )
 
 

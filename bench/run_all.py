@@ -4,7 +4,8 @@
     .venv/bin/python bench/run_all.py p1 p3 soak   # only scripts whose names start so
 
 The performance scripts (p1_…p6_…) run first, in order, then the other scripts in bench/
-(e.g. soak.py, crash.py, concurrency.py) alphabetically; files starting with "_" are helpers.
+(e.g. soak.py, crash.py, concurrency.py) alphabetically; files starting with "_" are helpers,
+and fault_proxy.py is the soak's tool, not a bench.
 Each script's output is shown as it runs. Every script ends with its verdict line and exits
 non-zero when its goal is missed; this runner exits non-zero if any script did. A script that
 overruns --timeout is stopped with its whole process group (it was started in its own).
@@ -22,10 +23,12 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+# Programs in bench/ that are not benchmarks: this runner, and the soak's fault proxy.
+TOOLS = frozenset({"run_all.py", "fault_proxy.py"})
 
 
 def scripts(prefixes: list[str]) -> list[Path]:
-    found = [p for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py"]
+    found = [p for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.name not in TOOLS]
     perf = sorted(p for p in found if p.name[:1] == "p" and p.name[1:2].isdigit())
     others = sorted(p for p in found if p not in perf)
     ordered = perf + others

@@ -8,12 +8,14 @@ removes every file the attempt made, so nothing half-done holds disk space or lo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import IO
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -79,22 +82,24 @@ class _Attempt:
 
     def __init__(self, video: Video) -> None:
         self.video = video
+        # Each attempt stores under its own folder: two attempts racing on one video (a download
+        # that outlasted its lease) never overwrite or delete each other's files.
+        self.folder = f"archive/{video.pk}/{uuid.uuid4().hex[:12]}"
         self.variant = ""  # the variant in hand, for the failure's message
         self.written = 0  # bytes of it on disk when the failure came
         self.temporaries: dict[str, Path] = {}
         self.moved: dict[str, Path] = {}
 
     def discard(self) -> None:
+        """Remove this attempt's own files; the row never points at them unless it won."""
         for path in [*self.temporaries.values(), *self.moved.values()]:
             try:
                 path.unlink(missing_ok=True)
             except OSError:
                 log.exception("could not remove %s", path)
         if self.moved:
-            # Fixed names: a re-archive overwrote what the row pointed at, and that is gone now.
-            Video.objects.filter(pk=self.video.pk).update(
-                **{FILE_FIELDS[variant]: "" for variant in self.moved}
-            )
+            with contextlib.suppress(OSError):
+                Path(default_storage.path(self.folder)).rmdir()  # only if empty
         self.temporaries.clear()
         self.moved.clear()
 
@@ -168,7 +173,7 @@ def _move_into_place(attempt: _Attempt) -> dict[str, str]:
     names: dict[str, str] = {}
     for variant, ext in VARIANTS.items():
         attempt.variant = variant
-        name = f"archive/{attempt.video.pk}/{variant}.{ext}"
+        name = f"{attempt.folder}/{variant}.{ext}"
         target = Path(default_storage.path(name))
         target.parent.mkdir(parents=True, exist_ok=True)
         _move(attempt.temporaries[variant], target)
@@ -183,17 +188,27 @@ def _move(source: Path, target: Path) -> None:
 
 
 def _mark_archived(video: Video, names: dict[str, str]) -> bool:
-    """The one write that makes the row archived; False if the row is no longer ours to mark."""
-    updated = Video.objects.filter(pk=video.pk, asset_state=Video.Assets.PENDING).update(
-        **{FILE_FIELDS[variant]: name for variant, name in names.items()},
-        asset_state=Video.Assets.ARCHIVED,
-        archived_at=timezone.now(),
-        next_poll_at=None,
-        poll_errors=0,
-        archive_attempts=0,
-        last_error="",
-    )
-    return updated == 1
+    """The one write that makes the row archived; False if the row is no longer ours to mark.
+
+    The files of an earlier archive (before "Archive again") are removed once the row points
+    at the new ones, so a re-archive leaves nothing behind.
+    """
+    with transaction.atomic():
+        row = Video.objects.select_for_update().filter(pk=video.pk).first()
+        if row is None or row.asset_state != Video.Assets.PENDING:
+            return False
+        old = [str(getattr(row, FILE_FIELDS[v]).name) for v in names]
+        Video.objects.filter(pk=video.pk).update(
+            **{FILE_FIELDS[variant]: name for variant, name in names.items()},
+            asset_state=Video.Assets.ARCHIVED,
+            archived_at=timezone.now(),
+            next_poll_at=None,
+            poll_errors=0,
+            archive_attempts=0,
+            last_error="",
+        )
+    delete_files(name for name in old if name and name not in names.values())
+    return True
 
 
 def _record_failure(attempt: _Attempt, exc: Exception) -> None:
@@ -262,7 +277,8 @@ def _disk_full(video: Video) -> None:
 
 
 def _count_failure(video: Video, exc: Exception, broken: Callable[[int], str]) -> None:
-    """One more failed attempt in a row: back off, or give up after ARCHIVE_MAX_ATTEMPTS.
+    """One more failed attempt in a row: back off; after ARCHIVE_MAX_ATTEMPTS say so on the
+    row, and give up once the provider's copy has expired (or it never said when it would).
 
     `broken(n)` is the sentence for giving up after n attempts."""
     rows = Video.objects.filter(pk=video.pk)
@@ -271,7 +287,16 @@ def _count_failure(video: Video, exc: Exception, broken: Callable[[int], str]) -
     if attempts is None:
         return  # deleted meanwhile: nothing left to record on
     limit = settings.ARCHIVE_MAX_ATTEMPTS
-    if attempts >= limit:
+    expires = rows.values_list("expires_at", flat=True).first()
+    if attempts >= limit and expires is not None and expires > timezone.now():
+        # Passing faults (a body cut short looks like a broken file) must not cost the
+        # archive while the provider still has the files: keep trying, and say why on the row.
+        lifecycle.back_off(
+            video.pk,
+            f"{broken(attempts)} Still trying until the provider's copy expires "
+            f"({timezone.localtime(expires):%Y-%m-%d %H:%M %Z}).",
+        )
+    elif attempts >= limit:
         mark_broken(video.pk, f"{broken(attempts)} {ASK_AGAIN}")
     else:
         lifecycle.back_off(

@@ -24,7 +24,7 @@ GET /videos (after, limit 1..100, order asc|desc), DELETE /videos/{{id}},
 GET /videos/{{id}}/content?variant=video|thumbnail|spritesheet, POST /videos/{{id}}/remix.
 Models: {", ".join(MODELS)}.
 The Idempotency-Key header on POST /videos and POST /videos/{{id}}/remix returns the
-stored job (current state) instead of creating a second one.
+stored job (current state) instead of creating a second one (unless --ignore-idempotency).
 
 Lifecycle: a job takes 5 s per clip second / speed (queued for the first 10 %, then
 in_progress with progress 0..99, then completed), fixed when the job is created.
@@ -38,7 +38,9 @@ Fault kinds: {", ".join(FAULT_KINDS)}
   429: error envelope + Retry-After / retry-after-ms; 500, 503: error envelope;
   502: an HTML page; timeout: stall --hang-seconds, then answer; drop: close the
   connection with no response; malformed: 200 with truncated JSON; accept_then_drop /
-  accept_then_timeout (POST create/remix only): create the job, then drop / stall.
+  accept_then_timeout (POST create/remix only): create the job, then drop / stall;
+  create_then_500 (POST create/remix only): create the job, then answer 500; truncate
+  (content downloads only): half the body, no Content-Length, then a clean close.
 
 Control endpoints (no auth, JSON, never faulted):
   GET|POST /_sim/config            read / patch settings (option names with underscores)
@@ -188,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="append an MP4 'free' box of N MiB to each video (large assets for memory "
         "benchmarks; fixed per video at its first download) (default 0)",
     )
+    add(
+        "--ignore-idempotency",
+        action="store_true",
+        help="ignore Idempotency-Key: every POST creates a new job, like a provider that does "
+        "not support the header",
+    )
+    add(
+        "--allow-cancel",
+        action="store_true",
+        help="DELETE of a queued or in-progress job cancels it (status cancelled) instead of "
+        "refusing, like a provider that can cancel",
+    )
     add("--verbose", action="store_true", help="log one line per request to stderr")
     return parser
 
@@ -214,6 +228,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "webhook_delay",
             "pad_video_mb",
             "fps",
+            "ignore_idempotency",
+            "allow_cancel",
         )
     }
     patch["faults"] = parse_faults(args.faults)
@@ -255,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         if settings.samples and store.count() == 0:
             store.seed(settings.samples, settings)
         app.webhooks.start()
-        host, port = server.server_address[:2]
+        host, port = args.host, server.server_address[1]  # the real port when --port 0
         print(
             f"Sora simulator: http://{host}:{port}/v1 (data dir {data_dir}, speed "
             f"{settings.speed:g})",

@@ -86,7 +86,9 @@ def handle(handler: Handler, method: str, path: str) -> Response | None:
     else:
         video_id = urllib.parse.unquote(params["id"]) if "id" in params else None
         app.stats.request(route.template, video_id, route.per_video)
-    fault = app.faults.pick(method, path, route is not None and route.creates)
+    creates = route is not None and route.creates
+    content = route is not None and route.action == "content"
+    fault = app.faults.pick(method, path, creates, content)
     if fault is not None:
         app.stats.fault(fault)
         if fault == "drop":
@@ -94,7 +96,7 @@ def handle(handler: Handler, method: str, path: str) -> Response | None:
             return None
         if fault == "timeout":
             time.sleep(app.settings.hang_seconds)
-        elif fault not in ("accept_then_drop", "accept_then_timeout"):
+        elif fault not in AFTER_ANSWER_FAULTS:
             return fault_response(fault, app.settings)
     try:
         response = _api_response(handler, method, path, route, params)
@@ -105,7 +107,19 @@ def handle(handler: Handler, method: str, path: str) -> Response | None:
         return None
     if fault == "accept_then_timeout":
         time.sleep(app.settings.hang_seconds)
+    if fault == "create_then_500":  # the job exists; the client is told the server failed
+        return fault_response("500", app.settings)
+    if fault == "truncate" and response.status in (200, 206):
+        # Half the body, no Content-Length, then a clean close: by its framing the answer
+        # looks whole, so only a client that checks what it got can tell.
+        response.truncate_at = response.content_length() // 2
     return response
+
+
+# Faults done to (or after) the real answer, rather than instead of it.
+AFTER_ANSWER_FAULTS = frozenset(
+    {"accept_then_drop", "accept_then_timeout", "create_then_500", "truncate"}
+)
 
 
 def fault_response(fault: str, settings: Settings) -> Response:
@@ -183,6 +197,8 @@ def _idempotency(handler: Handler, path: str) -> tuple[str, str] | None:
     key = handler.headers.get("Idempotency-Key")
     if key is None or not key.strip():
         return None
+    if handler.app.settings.ignore_idempotency:
+        return None  # like a provider that never heard of the header
     if len(key) > 255:
         raise invalid("Idempotency-Key", "Idempotency-Key must be at most 255 characters.")
     return path, key.strip()
@@ -299,6 +315,10 @@ def delete_video(handler: Handler, video_id: str) -> Response:
     try:
         job = handler.app.store.delete(video_id, time.time())
     except NotFinished as exc:
+        if handler.app.settings.allow_cancel:  # a provider that can cancel a running job
+            cancelled = handler.app.store.cancel(video_id, time.time())
+            if cancelled is not None:
+                return Response.json(cancelled.to_api(time.time()))
         raise ApiError(
             400,
             f"Video '{video_id}' is {exc}; only completed or failed videos can be deleted.",

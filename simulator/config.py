@@ -22,9 +22,13 @@ FAULT_KINDS: tuple[str, ...] = (
     "malformed",
     "accept_then_drop",
     "accept_then_timeout",
+    "create_then_500",
+    "truncate",
 )
 # Faults that only make sense when the request creates something (POST create / remix).
-POST_ONLY_FAULTS = frozenset({"accept_then_drop", "accept_then_timeout"})
+POST_ONLY_FAULTS = frozenset({"accept_then_drop", "accept_then_timeout", "create_then_500"})
+# Faults that only make sense on a content download (a body worth cutting short).
+CONTENT_ONLY_FAULTS = frozenset({"truncate"})
 
 
 class ConfigError(ValueError):
@@ -69,6 +73,11 @@ class Settings:
     webhook_delay: float = 0.0
     pad_video_mb: float = 0.0
     fps: int = 24
+    # A provider that ignores Idempotency-Key: every POST creates a new job.
+    ignore_idempotency: bool = False
+    # A provider that can cancel: DELETE of a queued or in-progress job cancels it (status
+    # "cancelled") instead of refusing, as the Videos API itself does.
+    allow_cancel: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -96,7 +105,7 @@ class Settings:
 _RATES = {"fault_rate", "fail_rate", "slow_rate"}
 _POSITIVE = {"speed", "slow_factor"}
 _NON_NEGATIVE = {"expires_after", "retry_after", "hang_seconds", "webhook_delay", "pad_video_mb"}
-_BOOLS = {"webhook_duplicates", "webhook_shuffle"}
+_BOOLS = {"webhook_duplicates", "webhook_shuffle", "ignore_idempotency", "allow_cancel"}
 _OPTIONAL_STR = {"api_key", "webhook_url", "webhook_secret"}
 
 

@@ -6,7 +6,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-from .config import FAULT_KINDS, POST_ONLY_FAULTS, ConfigError, Settings
+from .config import CONTENT_ONLY_FAULTS, FAULT_KINDS, POST_ONLY_FAULTS, ConfigError, Settings
 
 
 @dataclass
@@ -16,14 +16,14 @@ class ScriptedFault:
     method: str | None = None
     path: str | None = None
 
-    def matches(self, method: str, path: str, creates: bool) -> bool:
+    def matches(self, method: str, path: str, creates: bool, content: bool = False) -> bool:
         if self.method is not None and self.method.upper() != method:
             return False
         if self.path is not None and self.path not in path:
             return False
-        # accept_then_* needs a request that creates a job; it waits for one instead of being
-        # wasted on a GET that happens to match.
-        return creates or self.fault not in POST_ONLY_FAULTS
+        # accept_then_* / create_then_500 need a request that creates a job, truncate a content
+        # download; each waits for one instead of being wasted on a request that happens to match.
+        return applies(self.fault, creates, content)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -32,6 +32,15 @@ class ScriptedFault:
             "method": self.method,
             "path": self.path,
         }
+
+
+def applies(fault: str, creates: bool, content: bool) -> bool:
+    """Whether `fault` can be done to a request (a create, a content download, or neither)."""
+    if fault in POST_ONLY_FAULTS:
+        return creates
+    if fault in CONTENT_ONLY_FAULTS:
+        return content
+    return True
 
 
 class FaultInjector:
@@ -60,14 +69,15 @@ class FaultInjector:
         with self._lock:
             self._scripted.clear()
 
-    def pick(self, method: str, path: str, creates: bool) -> str | None:
+    def pick(self, method: str, path: str, creates: bool, content: bool = False) -> str | None:
         """The fault for this request, consuming one use of the first matching scripted fault.
 
-        `creates` is true for POST create/remix, the only requests accept_then_* applies to.
+        `creates` is true for POST create/remix, the only requests accept_then_* and
+        create_then_500 apply to; `content` for GET content, the only ones truncate applies to.
         """
         with self._lock:
             for item in self._scripted:
-                if item.matches(method, path, creates):
+                if item.matches(method, path, creates, content):
                     item.remaining -= 1
                     if item.remaining <= 0:
                         self._scripted.remove(item)
@@ -75,5 +85,5 @@ class FaultInjector:
         rate = self.settings.fault_rate
         if rate <= 0 or random.random() >= rate:
             return None
-        kinds = [k for k in self.settings.faults if creates or k not in POST_ONLY_FAULTS]
+        kinds = [k for k in self.settings.faults if applies(k, creates, content)]
         return random.choice(kinds) if kinds else None

@@ -88,6 +88,8 @@ class Response:
     pad: int = 0
     start: int = 0
     length: int = 0
+    # The `truncate` fault: send only this many bytes, without Content-Length, then close.
+    truncate_at: int | None = None
 
     @classmethod
     def json(
@@ -278,9 +280,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.dropped:
             return
         try:
+            truncated = response.truncate_at is not None
+            if truncated:
+                self.close_connection = True  # the close is what ends the body
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(response.content_length()))
+            if not truncated:
+                self.send_header("Content-Length", str(response.content_length()))
             self.send_header("x-request-id", self.request_id)
             elapsed = int((time.perf_counter() - self.started) * 1000)
             self.send_header("openai-processing-ms", str(elapsed))
@@ -290,8 +296,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
+                left = response.truncate_at
                 for chunk in response.chunks():
+                    if left is not None:
+                        chunk, left = chunk[:left], left - len(chunk[:left])
                     self.wfile.write(chunk)
+                    if left == 0:
+                        break
         except OSError:
             # The client gave up (e.g. after a `timeout` fault) or the file vanished mid-way
             # (deleted meanwhile): the response cannot be completed, so end the connection.

@@ -26,6 +26,7 @@ SIZES: tuple[str, ...] = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 SMALL_SIZES: tuple[str, ...] = ("720x1280", "1280x720")
 SECONDS: tuple[str, ...] = ("4", "8", "12")
 DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE = "sora-2", "4", "720x1280"
+CANCELLED = "cancelled"  # the error_code Store.cancel writes (with --allow-cancel)
 
 SECONDS_PER_CLIP_SECOND = 5.0  # a 4 s clip takes 20 s to "render" at speed 1
 QUEUED_FRACTION = 0.1  # share of the render time a job spends queued
@@ -95,7 +96,9 @@ class Job:
     def state(self, now: float) -> JobState:
         frac = (now - self.created) / self.duration if self.duration > 0 else 1.0
         if self.fail_at is not None and frac >= self.fail_at:
-            return JobState("failed", _progress(self.fail_at), self.terminal_time, None)
+            # A cancelled job (Store.cancel) is one that "failed" where it stood, with this code.
+            ended = "cancelled" if self.error_code == CANCELLED else "failed"
+            return JobState(ended, _progress(self.fail_at), self.terminal_time, None)
         if frac >= 1.0:
             completed = self.created + self.duration
             expires = completed + self.expires_after

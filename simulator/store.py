@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .lifecycle import SAMPLE_PROMPTS, SECONDS, Job, Plan, model_sizes
+from .lifecycle import CANCELLED, SAMPLE_PROMPTS, SECONDS, Job, Plan, model_sizes
 
 # Re-exported: tests/e2e reads the render-time constant from here.
 from .lifecycle import SECONDS_PER_CLIP_SECOND as SECONDS_PER_CLIP_SECOND
@@ -251,6 +251,23 @@ class Store:
             db.execute("UPDATE videos SET deleted = 1, notified = 1 WHERE id = ?", (video_id,))
         self.remove_files(job)
         return job
+
+    def cancel(self, video_id: str, now: float) -> Job | None:
+        """Stop a queued or in-progress job where it stands (--allow-cancel): it ends now, with
+        status "cancelled" and no webhook. NotFinished if it already ended."""
+        with self._tx() as db:
+            job = self.get(video_id)
+            if job is None:
+                return None
+            if job.state(now).status not in ("queued", "in_progress"):
+                raise NotFinished(job.state(now).status)
+            frac = (now - job.created) / job.duration if job.duration > 0 else 0.0
+            db.execute(
+                "UPDATE videos SET fail_at = ?, error_code = ?, error_message = ?, terminal = ?,"
+                " notified = 1 WHERE id = ?",
+                (frac, CANCELLED, "Cancelled at the client's request.", now, video_id),
+            )
+        return self.get(video_id)
 
     def expire(self, video_id: str, now: float) -> Job | None:
         with self._tx() as db:

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -54,6 +55,7 @@ RESTORE = {
     "webhook_shuffle": False,
     "webhook_delay": 0,
     "api_key": None,
+    "ignore_idempotency": False,
 }
 
 
@@ -278,7 +280,9 @@ def test_input_reference_must_be_image_of_requested_size(simulator: Simulator) -
     thumb = call(
         simulator, "GET", f"/videos/{ok.json()['id']}/content", params={"variant": "thumbnail"}
     )
-    r, g, b = Image.open(io.BytesIO(thumb.content)).convert("RGB").getpixel((700, 1100))
+    pixel = Image.open(io.BytesIO(thumb.content)).convert("RGB").getpixel((700, 1100))
+    assert isinstance(pixel, tuple)  # RGB: one value per band
+    r, g, b = pixel[:3]
     assert r > 180 and g < 80 and b < 80
 
 
@@ -535,11 +539,11 @@ def test_content_variants(
     assert response.headers["Content-Type"] == "video/mp4"
     assert int(response.headers["Content-Length"]) == len(response.content)
     assert response.content[4:8] == b"ftyp"
-    with av.open(io.BytesIO(response.content)) as container:
+    with av.open(io.BytesIO(response.content), mode="r") as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         assert (stream.codec_context.width, stream.codec_context.height) == (width, height)
-        assert abs(container.duration / 1_000_000 - int(seconds)) <= 0.2
+        assert abs((container.duration or 0) / 1_000_000 - int(seconds)) <= 0.2
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
         frames = sum(1 for _ in container.decode(video=0))
         assert float(stream.average_rate) == fps
@@ -764,7 +768,94 @@ def test_random_faults_use_rate_and_kinds(simulator: Simulator) -> None:
         "malformed",
         "accept_then_drop",
         "accept_then_timeout",
+        "create_then_500",
+        "truncate",
     ]
+
+
+def test_fault_create_then_500_creates_the_job(simulator: Simulator) -> None:
+    simulator.script_faults("create_then_500")
+    assert call(simulator, "GET", "/videos").status_code == 200  # waits for a create
+    response = create(simulator, "Made, then denied", key="k-500")
+    assert_error(response, 500, type_="server_error")
+    assert simulator.stats()["jobs_created"] == 1
+    listed = call(simulator, "GET", "/videos").json()["data"]
+    assert [v["prompt"] for v in listed] == ["Made, then denied"]
+    assert create(simulator, "Made, then denied", key="k-500").json()["id"] == listed[0]["id"]
+
+
+def raw_get(sim: Simulator, path: str) -> tuple[bytes, bytes]:
+    """GET over a bare socket: (status line and headers, every body byte until the close)."""
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=10) as conn:
+        conn.sendall(
+            f"GET /v1{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {AUTH['Authorization']}\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := conn.recv(65536):  # ends at a clean close (b""), never a reset
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_fault_truncate_cuts_a_download_without_content_length(simulator: Simulator) -> None:
+    video = simulator.seed(1)[0]
+    full = call(simulator, "GET", f"/videos/{video['id']}/content").content
+    simulator.script_faults("truncate")
+    assert call(simulator, "GET", f"/videos/{video['id']}").status_code == 200  # not content
+    assert create(simulator).status_code == 200  # nor a create
+    head, body = raw_get(simulator, f"/videos/{video['id']}/content")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"content-length" not in head.lower() and b"connection: close" in head.lower()
+    assert 0 < len(body) < len(full) and full.startswith(body)
+    assert simulator.stats()["faults"] == {"truncate": 1}
+    with av.open(io.BytesIO(full), mode="r") as container:  # the whole file still decodes
+        assert next(container.decode(video=0)) is not None
+    assert call(simulator, "GET", f"/videos/{video['id']}/content").content == full
+
+
+def test_random_truncate_only_hits_content(simulator: Simulator) -> None:
+    video = simulator.seed(1)[0]
+    simulator.configure(fault_rate=1, faults="truncate")
+    assert call(simulator, "GET", f"/videos/{video['id']}").status_code == 200
+    assert create(simulator).status_code == 200
+    _, body = raw_get(simulator, f"/videos/{video['id']}/content?variant=thumbnail")
+    simulator.configure(fault_rate=0)
+    thumb = call(simulator, "GET", f"/videos/{video['id']}/content?variant=thumbnail")
+    assert 0 < len(body) < len(thumb.content)
+
+
+@pytest.mark.parametrize("how", ["option", "config"])
+def test_ignore_idempotency_creates_a_job_per_post(
+    simulator: Simulator, tmp_path: Path, how: str
+) -> None:
+    if how == "option":
+        sim = start_simulator(tmp_path / "sim", "--ignore-idempotency")
+    else:
+        sim = simulator
+        assert sim.configure(ignore_idempotency=True)["ignore_idempotency"] is True
+    try:
+        first = create(sim, "Twice", key="same-key")
+        second = create(sim, "Twice", key="same-key")
+        assert first.json()["id"] != second.json()["id"]
+        assert "idempotent-replayed" not in second.headers
+        source = sim.seed(1)[0]
+        path = f"/videos/{source['id']}/remix"
+        remixes = {
+            call(sim, "POST", path, json={"prompt": "r"}, headers={"Idempotency-Key": "k"}).json()[
+                "id"
+            ]
+            for _ in range(2)
+        }
+        assert len(remixes) == 2
+        assert sim.stats()["jobs_created"] == 4
+        # Switched back at run time, keys count again (new keys; the ignored ones were not kept).
+        sim.configure(ignore_idempotency=False)
+        again = [create(sim, "Once", key="new-key").json()["id"] for _ in range(2)]
+        assert again[0] == again[1]
+    finally:
+        if sim is not simulator:
+            stop_simulator(sim)
 
 
 # -- control endpoints and stats -------------------------------------------------------------
@@ -946,7 +1037,10 @@ def test_help_documents_every_option() -> None:
         "--webhook-delay",
         "--pad-video-mb",
         "--fps",
+        "--ignore-idempotency",
         "accept_then_timeout",
+        "create_then_500",
+        "truncate",
         "/_sim/seed",
     ):
         assert option in result.stdout

@@ -281,10 +281,19 @@ def test_a_file_that_fails_verification_is_retried_then_marked_broken(
                 "a player needs)"
             )
             assert no_files_left(media_root) and not video.video_file
+        # The provider still has the files for an hour: a passing fault must not cost the
+        # archive, so it keeps trying, and the row says what failed.
+        video = try_again_now(video)
+        assert video.asset_state == Video.Assets.PENDING and video.next_poll_at is not None
+        assert video.last_error.startswith(
+            "The video file failed verification 5 times: the MP4 has no moov box"
+        )
+        assert "Still trying until the provider's copy expires" in video.last_error
+        Video.objects.filter(pk=video.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
         video = try_again_now(video)
     assert video.asset_state == Video.Assets.BROKEN and video.next_poll_at is None
     words = (
-        "The video file failed verification 5 times: the MP4 has no moov box (the index a "
+        "The video file failed verification 6 times: the MP4 has no moov box (the index a "
         "player needs). Use Archive again in the admin once the provider is fixed."
     )
     assert video.last_error == words
@@ -292,7 +301,7 @@ def test_a_file_that_fails_verification_is_retried_then_marked_broken(
     for page in (reverse("jobs:list"), reverse("jobs:detail", args=[video.pk])):
         html = alice_client.get(page).content.decode()
         assert "Could not be archived" in html or words in html
-        assert "The video file failed verification 5 times" in html
+        assert "The video file failed verification 6 times" in html
 
 
 def test_archive_again_starts_afresh_and_a_success_resets_the_count(
@@ -542,3 +551,35 @@ def test_a_padded_video_from_the_simulator_archives_and_verifies(
         "checked 1 archived video(s): 1 fine, 0 broken\n",
         False,
     )
+
+
+def test_a_second_attempt_racing_the_first_leaves_the_winners_files(
+    db, alice, good_files, media_root
+) -> None:
+    """A download that outlasted its lease: two attempts on one video, the later one loses."""
+    with media_server(good_files) as url:
+        video = archiving_row(url, alice)
+        late = Video.objects.select_related("provider").get(pk=video.pk)  # taken before
+        archive.archive_assets(Video.objects.select_related("provider").get(pk=video.pk))
+        won = Video.objects.get(pk=video.pk)
+        assert won.asset_state == Video.Assets.ARCHIVED
+        archive.archive_assets(late)  # finds the row archived: keeps nothing of its own
+    row = Video.objects.get(pk=video.pk)
+    names = [row.video_file.name, row.thumbnail_file.name, row.spritesheet_file.name]
+    assert names == [won.video_file.name, won.thumbnail_file.name, won.spritesheet_file.name]
+    for name in names:
+        assert Path(media_root, str(name)).is_file(), name
+    stored = [p for p in Path(media_root, "archive").rglob("*") if p.is_file()]
+    assert len(stored) == 3  # the loser's copies are gone, the winner's are whole
+
+
+def test_archive_again_removes_the_previous_files(db, alice, good_files, media_root) -> None:
+    with media_server(good_files) as url:
+        video = archiving_row(url, alice)
+        archive.archive_assets(Video.objects.select_related("provider").get(pk=video.pk))
+        first = Path(media_root, str(Video.objects.get(pk=video.pk).video_file.name))
+        Video.objects.filter(pk=video.pk).update(asset_state=Video.Assets.PENDING)
+        archive.archive_assets(Video.objects.select_related("provider").get(pk=video.pk))
+    second = Path(media_root, str(Video.objects.get(pk=video.pk).video_file.name))
+    assert second.is_file() and second != first and not first.exists()
+    assert len([p for p in Path(media_root, "archive").rglob("*") if p.is_file()]) == 3
