@@ -76,10 +76,13 @@ def staleness(
     )
     shown, stored = [], []
     for pk in pks:
-        if f"video-{pk}" in seen_ms and ids.get(pk) in done:
-            shown.append(seen_ms[f"video-{pk}"] / 1000 - done[ids[pk]])
-        if pk in known and ids.get(pk) in done:
-            stored.append(known[pk].timestamp() - done[ids[pk]])
+        remote = ids.get(pk)
+        if remote is None or remote not in done:
+            continue
+        if f"video-{pk}" in seen_ms:
+            shown.append(seen_ms[f"video-{pk}"] / 1000 - done[remote])
+        if pk in known:
+            stored.append(known[pk].timestamp() - done[remote])
     return shown, stored
 
 

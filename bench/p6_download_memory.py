@@ -60,7 +60,7 @@ def child(warm_pk: int, big_pk: int, sim_root: str) -> None:
     seconds = time.monotonic() - started
     after = proc_status_kb(pid, "VmHWM")
     video = Video.objects.get(pk=big_pk)
-    size = (Path(settings.MEDIA_ROOT) / video.video_file.name).stat().st_size
+    size = (Path(settings.MEDIA_ROOT) / str(video.video_file.name)).stat().st_size
     print(
         json.dumps(
             {

@@ -134,15 +134,20 @@ def reject(*, video_id: int, code: str, message: str, param: str | None = None) 
             message = f"{message} (field: {param})"
         old = video.status
         video.submission = Video.Submission.REJECTED
-        video.status = Video.Status.FAILED
-        video.error_code, video.error_message = code[:100], message
-        video.asset_state = Video.Assets.NONE
-        video.next_poll_at = None
-        video.last_error = ""
-        _finish(video)
-        video.save()
-        waive_charge(video.pk)
+        _fail(video, code[:100], message)
         history(video, old, video.status, via=StatusChange.Via.SUBMIT, note=f"Rejected: {code}")
+
+
+def _fail(video: Video, code: str, message: str) -> None:
+    """A final failure with its reason; nothing to fetch, nothing charged, its owner told."""
+    video.status = Video.Status.FAILED
+    video.error_code, video.error_message = code, message
+    video.asset_state = Video.Assets.NONE
+    video.next_poll_at = None
+    video.last_error = ""
+    _finish(video)
+    video.save()
+    waive_charge(video.pk)
 
 
 def forget(*, video_id: int) -> None:
@@ -275,15 +280,7 @@ def fail_unusable_answer(*, video_id: int, message: str, submitted: bool) -> Non
         old = video.status
         if submitted:
             video.submission = Video.Submission.SUBMITTED  # a 2xx: the provider took it
-        video.status = Video.Status.FAILED
-        video.error_code = "invalid_provider_answer"
-        video.error_message = message
-        video.asset_state = Video.Assets.NONE
-        video.next_poll_at = None
-        video.last_error = ""
-        _finish(video)
-        video.save()
-        waive_charge(video.pk)
+        _fail(video, "invalid_provider_answer", message)
         via = StatusChange.Via.SUBMIT if submitted else StatusChange.Via.POLL
         history(video, old, video.status, via=via, note="Unusable answer from the provider")
 

@@ -236,7 +236,7 @@ def _plane_bytes(frame: av.VideoFrame, index: int, width: int, height: int) -> b
 def _set_plane(plane: av.video.plane.VideoPlane, data: bytearray, width: int) -> None:
     stride = plane.line_size
     if stride == width:
-        plane.update(data)
+        plane.update(bytes(data))
         return
     rows = len(data) // width
     padded = bytearray(stride * rows)
@@ -330,7 +330,8 @@ def write_video(path: Path, picture: Picture) -> None:
         for frame in _prefetched(picture.yuv_frames()):
             container.mux(video.encode(frame))
             # Keep audio interleaved with video so the file streams well.
-            target = min(total_samples, int((frame.pts + 1) / picture.fps * AUDIO_RATE))
+            pts = frame.pts or 0  # yuv_frames() numbers every frame; the stubs allow None
+            target = min(total_samples, int((pts + 1) / picture.fps * AUDIO_RATE))
             while audio_pts + 1024 <= target or (audio_pts < target == total_samples):
                 n = min(1024, total_samples - audio_pts)
                 aframe = av.AudioFrame(format="flt", layout="mono", samples=n)

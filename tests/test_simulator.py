@@ -21,9 +21,10 @@ from typing import Any
 import av
 import pytest
 import requests
-from conftest import ROOT, Simulator, free_port, start_simulator, stop_simulator
 from PIL import Image
 from standardwebhooks import Webhook
+
+from tests.conftest import ROOT, Simulator, free_port, start_simulator, stop_simulator
 
 AUTH = {"Authorization": "Bearer sk-test"}
 VIDEO_FIELDS = {

@@ -63,31 +63,21 @@ def shared_client(
     api_key: str,
     timeout: tuple[float, float],
     max_retries: int,
-    *,
-    deadline: float = DEFAULT_DEADLINE,
-    json_max_bytes: int = DEFAULT_JSON_MAX_BYTES,
-    list_max_bytes: int = DEFAULT_LIST_MAX_BYTES,
-    max_redirects: int = DEFAULT_MAX_REDIRECTS,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    min_rate: float = DEFAULT_MIN_RATE,
+    **bounds: Any,
 ) -> ProviderClient:
     """One client per provider (and key) per process, so every call reuses its connection pool.
 
     A new client per job meant a new TCP (for a real provider, TLS) handshake per status read;
     the tracker makes thousands of those. A changed key, URL or limit is a different cache
-    entry (every argument is hashable, so `lru_cache` keys on all of them).
+    entry (every argument is hashable, so `lru_cache` keys on all of them). `bounds` are the
+    client's keyword arguments (deadline, json_max_bytes, …), passed on as they are.
     """
     return ProviderClient(
         base_url,
         api_key,
         timeout=timeout,
         max_retries=max_retries,
-        deadline=deadline,
-        json_max_bytes=json_max_bytes,
-        list_max_bytes=list_max_bytes,
-        max_redirects=max_redirects,
-        max_pages=max_pages,
-        min_rate=min_rate,
+        **bounds,
     )
 
 

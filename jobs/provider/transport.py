@@ -9,7 +9,8 @@ the API key is scrubbed from anything the provider says back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -196,7 +197,7 @@ class Transport:
         if guard.expired or left <= 0:
             raise self.too_slow(method, route, guard)
         connect, read = self.timeout
-        try:
+        with self.translated(method, route, guard):
             return self.session.request(
                 method,
                 url,
@@ -208,6 +209,12 @@ class Transport:
                 allow_redirects=False,
                 **kwargs,
             )
+
+    @contextmanager
+    def translated(self, method: str, route: str, guard: Deadline) -> Iterator[None]:
+        """Network failures inside as the client's own errors: too slow, or a broken exchange."""
+        try:
+            yield
         except DeadlineExceeded:
             raise self.too_slow(method, route, guard) from None
         except (requests.RequestException, Urllib3Error) as exc:
@@ -219,21 +226,16 @@ class Transport:
         self, response: requests.Response, method: str, route: str, cap: int, guard: Deadline
     ) -> bytes:
         """The body of an answer, bounded by `cap` and by the call's deadline."""
-        try:
-            body = read_capped(response, cap)
-        except BodyTooLarge:
-            raise InvalidAnswer(
-                f"The provider's answer to {method} {route} is larger than {human_size(cap)}; "
-                "refused",
-                status=response.status_code,
-                request_id=request_id(response),
-            ) from None
-        except DeadlineExceeded:
-            raise self.too_slow(method, route, guard) from None
-        except (requests.RequestException, Urllib3Error) as exc:
-            if guard.expired:
-                raise self.too_slow(method, route, guard) from exc
-            raise self.network_error(method, route, exc) from exc
+        with self.translated(method, route, guard):
+            try:
+                body = read_capped(response, cap)
+            except BodyTooLarge:
+                raise InvalidAnswer(
+                    f"The provider's answer to {method} {route} is larger than "
+                    f"{human_size(cap)}; refused",
+                    status=response.status_code,
+                    request_id=request_id(response),
+                ) from None
         if guard.fired:  # a body without a length, cut off by the deadline, looks complete
             raise self.too_slow(method, route, guard)
         return body
