@@ -29,7 +29,9 @@ def settings_value(expr: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_secret_key_is_required_when_debug_is_off() -> None:
-    r = settings_value("settings.SECRET_KEY", DEBUG="0")
+    # Set but empty (an unfilled .env line): refused, whether or not the demo's
+    # var/secret-key exists (that file only stands in when SECRET_KEY is not set at all).
+    r = settings_value("settings.SECRET_KEY", DEBUG="0", SECRET_KEY="")
     assert r.returncode != 0 and "SECRET_KEY is required" in r.stderr
 
 
