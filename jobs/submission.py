@@ -42,8 +42,10 @@ from jobs.provider.schema import RemoteVideo
 log = logging.getLogger(__name__)
 
 # A lost job was created between a little before we sent it (the provider's clock may be
-# behind ours) and now (or a little after, if its clock is ahead).
-LOOKUP_WINDOW = timedelta(minutes=10)
+# behind ours) and now (or a little after, if its clock is ahead). Two minutes covers any clock
+# kept by NTP; a wider window only makes every lookup read more of a busy provider's list
+# (at 30 % faults, each extra page is another chance for the lookup to fail and wait).
+LOOKUP_WINDOW = timedelta(minutes=2)
 # How many of the provider's newest jobs one lookup reads at most (ten pages of 100).
 LOOKUP_MAX_JOBS = 1000
 LOOKUP_MISSED_NOTE = "Looked for it in the provider's job list: not there yet"
