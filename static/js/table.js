@@ -13,6 +13,7 @@
     const callbacks = Idiomorph.defaults.callbacks;
     callbacks.beforeAttributeUpdated = (name, el) => {
       if (name === "style") return false;
+      if (name === "class" && el.classList.contains("settled")) return false;  // a bar of ours
       if (name === "open" && el.tagName === "DETAILS") return false;
       if ((name === "checked" || name === "value") && el.tagName === "INPUT" && el.type !== "hidden") return false;
       return true;
@@ -25,6 +26,8 @@
       const fill = bar.firstElementChild;
       const width = Math.max(0, Math.min(100, parseFloat(bar.dataset.value) || 0)) + "%";
       if (fill && fill.style.width !== width) fill.style.width = width;
+      // The first width is where the bar starts, not a change: only later ones glide.
+      if (fill && !bar.classList.contains("settled")) requestAnimationFrame(() => bar.classList.add("settled"));
     });
   }
 
