@@ -242,6 +242,8 @@ def test_an_idle_tab_sends_no_requests(
     sent: list[str] = []
     log_in(page)
     page.goto("/usage/")
+    # The browser's own fetch of the favicon comes after the load; the app's would come later.
+    page.wait_for_load_state("networkidle")
     page.on("request", lambda r: sent.append(r.url))
     page.wait_for_timeout(6_000)
     assert sent == []
