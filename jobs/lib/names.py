@@ -9,8 +9,11 @@ from pathlib import PurePosixPath
 from django.utils.text import slugify
 
 SLUG_MAX = 60  # enough words to recognise the prompt; file names stay short
-# The archive stores each variant as archive/<pk>/<variant>.<ext> (jobs/archive.py).
-ARCHIVED_RE = re.compile(r"^archive/(\d{1,19})/(video|thumbnail|spritesheet)\.\w{1,8}$")
+# The archive stores each variant as archive/<pk>/<attempt>/<variant>.<ext> (jobs/archive.py;
+# archives made before attempts had folders of their own have no <attempt>/).
+ARCHIVED_RE = re.compile(
+    r"^archive/(\d{1,19})/(?:[0-9a-f]{1,32}/)?(video|thumbnail|spritesheet)\.\w{1,8}$"
+)
 
 
 def download_name(pk: int, prompt: str, stored_name: str) -> str:
