@@ -3,6 +3,8 @@ lineage, and the decision on an unconfirmed send (send again / give up)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
@@ -149,39 +151,40 @@ def retry(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def cancel(request: AuthedRequest, pk: int) -> HttpResponse:
     """Stop a job: here if it was never sent, else at the provider where it can cancel."""
-    video = get_object_or_404(Video, pk=pk)
-    try:
-        words = cancel_video(video_id=video.pk, user=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, words)
-    return _back(request, video)
+    return _act(request, pk, lambda video: cancel_video(video_id=video.pk, user=request.user))
 
 
 @require_POST
 def unconfirmed_send_again(request: AuthedRequest, pk: int) -> HttpResponse:
     """Send an unconfirmed job once more, at the user's risk (it may make a second video)."""
-    video = get_object_or_404(Video, pk=pk)
-    try:
+
+    def act(video: Video) -> str:
         send_again(video_id=video.pk, user=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"Sending #{video.pk} again.")
-    return _back(request, video)
+        return f"Sending #{video.pk} again."
+
+    return _act(request, pk, act)
 
 
 @require_POST
 def unconfirmed_give_up(request: AuthedRequest, pk: int) -> HttpResponse:
     """Stop an unconfirmed job here: marked failed, and counted as no spend."""
+
+    def act(video: Video) -> str:
+        give_up(video_id=video.pk, user=request.user)
+        return f"Gave up on #{video.pk}; it is marked failed and costs nothing."
+
+    return _act(request, pk, act)
+
+
+def _act(request: AuthedRequest, pk: int, action: Callable[[Video], str]) -> HttpResponse:
+    """Run a service on one video; its words (or its refusal) as the message, then back."""
     video = get_object_or_404(Video, pk=pk)
     try:
-        give_up(video_id=video.pk, user=request.user)
+        words = action(video)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"Gave up on #{video.pk}; it is marked failed and costs nothing.")
+        messages.success(request, words)
     return _back(request, video)
 
 
