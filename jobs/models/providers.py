@@ -20,7 +20,14 @@ if TYPE_CHECKING:
 class Provider(models.Model):
     """A service that speaks the Videos API. The key stays in the environment, never in the DB."""
 
+    class Dialect(models.TextChoices):
+        # OpenAI's shape, also spoken (with accents the client tolerates) by LiteLLM, new-api
+        # and re-hosts; OpenRouter's video API differs in paths, fields and statuses.
+        OPENAI = "openai", "OpenAI Videos API (also LiteLLM, new-api, re-hosts)"
+        OPENROUTER = "openrouter", "OpenRouter video API"
+
     name = models.CharField(max_length=100, unique=True)
+    dialect = models.CharField(max_length=16, choices=Dialect, default=Dialect.OPENAI)
     base_url = models.URLField(
         max_length=500, help_text="Up to and including /v1, e.g. http://127.0.0.1:8001/v1"
     )
@@ -40,6 +47,10 @@ class Provider(models.Model):
     )
     can_create = models.BooleanField("create", default=True)
     can_remix = models.BooleanField("remix", default=True)
+    can_edit = models.BooleanField("edit", default=False, help_text="POST /videos/edits")
+    can_extend = models.BooleanField(
+        "extend", default=False, help_text="POST /videos/extensions"
+    )
     can_list = models.BooleanField(
         "list / import",
         default=True,
@@ -50,6 +61,25 @@ class Provider(models.Model):
         default=False,
         help_text="DELETE on a queued or running job cancels it (the Videos API itself only "
         "deletes finished jobs).",
+    )
+    can_delete = models.BooleanField(
+        "delete",
+        default=True,
+        help_text="DELETE /videos/{id} removes the provider's copy. Without it, a video is "
+        "removed here only and the provider keeps its copy until it expires.",
+    )
+    serves_variants = models.BooleanField(
+        "serves thumbnails and spritesheets",
+        default=True,
+        help_text="GET /videos/{id}/content?variant=thumbnail|spritesheet gives images. "
+        "Without it (LiteLLM), the poster and spritesheet are made here from the video.",
+    )
+    routing_hint = models.CharField(
+        "routing hint (custom_llm_provider)",
+        max_length=100,
+        blank=True,
+        help_text="LiteLLM lists videos only for one upstream: e.g. openai. Sent as "
+        "?custom_llm_provider= on GET /videos.",
     )
     honours_idempotency = models.BooleanField(
         "honours Idempotency-Key",
@@ -63,6 +93,10 @@ class Provider(models.Model):
         help_text="The provider sends signed video.completed/video.failed events to this site.",
     )
     enabled = models.BooleanField(default=True)
+    checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    check_report = models.TextField(
+        blank=True, editable=False, help_text="What the last Check connection found"
+    )
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -94,7 +128,10 @@ class Provider(models.Model):
         "create": "does not offer creating videos",
         "cancel": "cannot cancel a running job",
         "remix": "does not offer remix",
+        "edit": "does not offer edits",
+        "extend": "does not offer extensions",
         "list": "cannot list its jobs",
+        "delete": "cannot delete its copies",
     }
 
     def require(self, capability: str | None = None) -> None:

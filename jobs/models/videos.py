@@ -86,6 +86,13 @@ class Video(models.Model):
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired at the provider"  # gateways: never finished in time
+
+    class Kind(models.TextChoices):  # how the job came from its source, if it has one
+        CREATE = "create", "Created"
+        REMIX = "remix", "Remix"
+        EDIT = "edit", "Edit"
+        EXTENSION = "extension", "Extension"
 
     class Submission(models.TextChoices):
         PENDING = "pending", "Waiting to submit"
@@ -105,7 +112,7 @@ class Video(models.Model):
         NONE = "none", "No assets"  # failed or rejected jobs never have any
 
     ACTIVE = (Status.QUEUED, Status.IN_PROGRESS)
-    TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
     # Not at the provider yet, as far as we know; the worker sends it or looks it up.
     WAITING = (Submission.PENDING, Submission.SENDING, Submission.UNKNOWN)
     # Stopped here: refused, or waiting for the user to decide after an unconfirmed send.
@@ -129,6 +136,9 @@ class Video(models.Model):
     remixed_from_video_id = models.CharField(max_length=PROVIDER_ID_LENGTH, blank=True)
     error_code = models.CharField(max_length=ERROR_CODE_MAX_LENGTH, blank=True)
     error_message = models.TextField(blank=True)
+    # Where the finished file is, when the provider's object names a URL (metadata.url, url,
+    # unsigned_urls) instead of, or beside, GET /videos/{id}/content. Often signed and short-lived.
+    content_url = models.TextField(blank=True)
 
     # --- local concerns ---------------------------------------------------------------------
     owner = models.ForeignKey(
@@ -147,6 +157,15 @@ class Video(models.Model):
         related_name="remixes",
         help_text="The local video this remixes (lineage survives in remixed_from_video_id).",
     )
+    kind = models.CharField(
+        max_length=10,
+        choices=Kind,
+        default=Kind.CREATE,
+        help_text="Remix, edit or extension of `source` (or of remixed_from_video_id).",
+    )
+    # An extension's request: the seconds to add to the source (the job's `seconds` is the
+    # stitched total the provider reports).
+    added_seconds = models.CharField(max_length=SECONDS_MAX_LENGTH, blank=True)
     batch = models.ForeignKey(
         Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="videos"
     )
@@ -178,6 +197,12 @@ class Video(models.Model):
     video_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
     thumbnail_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
     spritesheet_file = models.FileField(upload_to="archive/", blank=True, max_length=300)
+    # The spritesheet's layout, {"columns", "rows", "frames"}, when known (always for previews
+    # made here from the MP4; the player's scrubbing guesses it otherwise).
+    sprite_grid = models.JSONField(null=True, blank=True)
+    previews_made_here = models.BooleanField(
+        default=False, help_text="The poster and spritesheet were made here from the MP4"
+    )
     archived_at = models.DateTimeField(null=True, blank=True)
     archive_attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Downloads that failed verification or broke off, in a row"
@@ -267,8 +292,9 @@ class Video(models.Model):
         return owner_or_staff(self.owner_id, user)
 
     @property
-    def is_remix(self) -> bool:
-        return bool(self.remixed_from_video_id or self.source_id)
+    def is_derived(self) -> bool:
+        """Derived from another video (remix, edit or extension)."""
+        return self.kind != self.Kind.CREATE or bool(self.remixed_from_video_id or self.source_id)
 
     @property
     def playable(self) -> bool:

@@ -153,8 +153,8 @@ def retry_video(*, user: User, video: Video, key: uuid.UUID, prompt: str | None 
     prompt = video.prompt if prompt is None else clean_prompt(prompt)
     provider = video.provider
     remixed_from = video.remixed_from_video_id or (video.source.video_id if video.source else "")
-    provider.require("remix" if video.is_remix else "create")
-    if video.is_remix and not remixed_from:
+    provider.require("remix" if video.is_derived else "create")
+    if video.is_derived and not remixed_from:
         raise ValidationError("The source of this remix is unknown, so it cannot be retried.")
     cost = estimate_cost(provider, video.model, video.size, video.seconds)
     try:
