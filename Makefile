@@ -9,7 +9,7 @@ PG_URL ?= postgres://root@127.0.0.1:5432/test
 PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$HOME/.pyenv/versions/3.12*/bin/python3 $$HOME/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.1[2-9]*/bin/python3; do \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$c; break; }; done)
 
-.PHONY: help venv dev run test lint test-sqlite test-postgres browser axe bench clean
+.PHONY: help venv dev run test lint test-sqlite test-postgres browser axe litellm bench clean
 
 help:
 	@echo "make run   - set up and start simulator + web + workers on SQLite"
@@ -62,13 +62,22 @@ lint: dev
 	$(VENV)/bin/ruff format --check .
 	SECRET_KEY=mypy-only $(VENV)/bin/mypy
 
-test-sqlite: dev axe
+# `LITELLM=1 make test` also runs tests/gateways/test_litellm.py through a real LiteLLM proxy,
+# installed into a venv of its own: its many pins are not the dashboard's.
+LITELLM_VENV := .venv-litellm
+$(LITELLM_VENV)/.installed:
+	test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet 'litellm[proxy]==1.108.*'
+	touch $@
+litellm: $(if $(filter 1,$(LITELLM)),$(LITELLM_VENV)/.installed)
+
+test-sqlite: dev axe litellm
 	mkdir -p var
 	$(VENV)/bin/pytest
 
 # The browser tests drive templates and scripts; the database code under them is the same the
 # other tests run on PostgreSQL, so they run once (on SQLite) and the suite stays short.
-test-postgres: dev
+test-postgres: dev litellm
 	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== PostgreSQL ($(PG_URL)), all but the browser tests =="; DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest --ignore=tests/e2e; \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL run"; fi
@@ -79,4 +88,4 @@ bench: dev
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(LITELLM_VENV) var

@@ -3,9 +3,12 @@
 Django finds the models here; the modules are split by concern.
 """
 
+from jobs.models.audit import AuditEvent, NotificationTarget, OutboundDelivery
+from jobs.models.collections import Collection, CollectionItem, ShareLink
 from jobs.models.common import owner_or_staff
 from jobs.models.people import Profile
 from jobs.models.providers import CatalogEntry, Provider
+from jobs.models.review import COMMENT_MAX_LENGTH, Comment, Review
 from jobs.models.spend import Budget, Charge
 from jobs.models.videos import (
     ARCHIVING,
@@ -20,6 +23,15 @@ from jobs.models.videos import (
 
 __all__ = [
     "ARCHIVING",
+    "COMMENT_MAX_LENGTH",
+    "AuditEvent",
+    "Collection",
+    "CollectionItem",
+    "Comment",
+    "NotificationTarget",
+    "OutboundDelivery",
+    "Review",
+    "ShareLink",
     "PROVIDER_ID_LENGTH",
     "SIZES",
     "Batch",

@@ -111,6 +111,12 @@ class Video(models.Model):
         BROKEN = "broken", "Could not be archived"  # verification failed every time
         NONE = "none", "No assets"  # failed or rejected jobs never have any
 
+    class ReviewState(models.TextChoices):  # the team's verdicts together (services.review)
+        NONE = "", "Not in review"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        APPROVED = "approved", "Approved"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
     ACTIVE = (Status.QUEUED, Status.IN_PROGRESS)
     TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
     # Not at the provider yet, as far as we know; the worker sends it or looks it up.
@@ -207,6 +213,10 @@ class Video(models.Model):
     archive_attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Downloads that failed verification or broke off, in a row"
     )
+    # Derived from the Review rows on every verdict, kept here so the table filters by an index.
+    review_state = models.CharField(
+        max_length=20, choices=ReviewState, default=ReviewState.NONE, blank=True
+    )
     notify_pending = models.BooleanField(
         default=False, help_text="The owner has not yet been told that it finished"
     )
@@ -237,6 +247,8 @@ class Video(models.Model):
             # notify.take_notifications() on every page and poll: my running jobs, my unread news
             models.Index(fields=["owner", "status"], name="video_owner_status"),
             models.Index(fields=["owner", "notify_pending"], name="video_owner_notify"),
+            # videos_for_table(review=...)
+            models.Index(fields=["review_state", "-requested_at"], name="video_review_recent"),
             # VideoQuerySet.due() for the tracker: rows with work left, so the index stays small
             models.Index(
                 fields=["next_poll_at"], name="video_due", condition=Q(next_poll_at__isnull=False)
