@@ -8,7 +8,7 @@ from jobs.models.collections import Collection, CollectionItem, ShareLink
 from jobs.models.common import owner_or_staff
 from jobs.models.people import Profile
 from jobs.models.providers import CatalogEntry, Provider
-from jobs.models.review import COMMENT_MAX_LENGTH, Comment, Review
+from jobs.models.review import COMMENT_MAX_LENGTH, Comment, Mention, Review
 from jobs.models.spend import Budget, Charge
 from jobs.models.videos import (
     ARCHIVING,
@@ -28,6 +28,7 @@ __all__ = [
     "Collection",
     "CollectionItem",
     "Comment",
+    "Mention",
     "NotificationTarget",
     "OutboundDelivery",
     "Review",

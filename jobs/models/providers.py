@@ -48,9 +48,7 @@ class Provider(models.Model):
     can_create = models.BooleanField("create", default=True)
     can_remix = models.BooleanField("remix", default=True)
     can_edit = models.BooleanField("edit", default=False, help_text="POST /videos/edits")
-    can_extend = models.BooleanField(
-        "extend", default=False, help_text="POST /videos/extensions"
-    )
+    can_extend = models.BooleanField("extend", default=False, help_text="POST /videos/extensions")
     can_list = models.BooleanField(
         "list / import",
         default=True,

@@ -31,7 +31,7 @@ class Comment(models.Model):
     )
     body = models.TextField(validators=[MaxLengthValidator(COMMENT_MAX_LENGTH)])
     mentions = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"
+        settings.AUTH_USER_MODEL, through="Mention", blank=True, related_name="mentioned_in"
     )
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
@@ -59,6 +59,23 @@ class Comment(models.Model):
 
     def can_be_removed_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
         return owner_or_staff(self.author_id, user)
+
+
+class Mention(models.Model):
+    """An @name in a comment: that person is told once (a toast, and e-mail where enabled)."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["comment", "user"], name="mention_once")]
+        indexes = [
+            models.Index(fields=["user"], name="mention_unseen", condition=Q(seen_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.user_id} in comment {self.comment_id}"
 
 
 class Review(models.Model):
