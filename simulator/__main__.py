@@ -7,24 +7,42 @@ import shutil
 import signal
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from types import FrameType
 
-from . import api, control
+from . import api, content, control, openrouter
 from .app import App
-from .config import FAULT_KINDS, ConfigError, Settings, new_webhook_secret, parse_faults
+from .config import DIALECTS, FAULT_KINDS, ConfigError, Settings, new_webhook_secret, parse_faults
 from .http import SimServer
 from .lifecycle import MODELS
 from .media import FPS, SPRITE_COLUMNS, SPRITE_SCALE
+from .quirks import ACCENTS, QUIRKS, parse_quirks
 from .store import Store
+
+QUIRK_LINES = "\n".join(
+    textwrap.fill(f"{name}: {words}", 90, initial_indent="  ", subsequent_indent="      ")
+    for name, words in QUIRKS.items()
+)
+ACCENT_LINES = "\n".join(f"  {name} = {', '.join(names)}" for name, names in ACCENTS.items())
 
 EPILOG = f"""\
 API (under /v1, bearer auth): POST /videos (multipart or JSON), GET /videos/{{id}},
-GET /videos (after, limit 1..100, order asc|desc), DELETE /videos/{{id}},
-GET /videos/{{id}}/content?variant=video|thumbnail|spritesheet, POST /videos/{{id}}/remix.
+GET /videos (after, limit 0..100, order asc|desc), DELETE /videos/{{id}},
+GET /videos/{{id}}/content?variant=video|thumbnail|spritesheet, POST /videos/{{id}}/remix,
+POST /videos/edits {{"prompt", "video": {{"id"}}}}, POST /videos/extensions {{"prompt",
+"seconds" (of the new segment: 4, 8, 12, 16, 20), "video": {{"id"}}}} (the result's seconds is
+the source's plus the new part), GET /models. Remix, edit and extension need a completed
+source, keep its model and size, and name it in remixed_from_video_id.
 Models: {", ".join(MODELS)}.
-The Idempotency-Key header on POST /videos and POST /videos/{{id}}/remix returns the
-stored job (current state) instead of creating a second one (unless --ignore-idempotency).
+The Idempotency-Key header on every POST that creates a job returns the stored job
+(current state) instead of creating a second one (unless --ignore-idempotency).
+Every other method or path answers with the JSON error envelope (405 with Allow, or 404).
+
+Gateway quirks (--quirks, or "quirks" in POST /_sim/config; reset restores the start-up set):
+{QUIRK_LINES}
+Accents (--accent, presets of quirks):
+{ACCENT_LINES}
 
 Lifecycle: a job takes 5 s per clip second / speed (queued for the first 10 %, then
 in_progress with progress 0..99, then completed), fixed when the job is created.
@@ -38,8 +56,8 @@ Fault kinds: {", ".join(FAULT_KINDS)}
   429: error envelope + Retry-After / retry-after-ms; 500, 503: error envelope;
   502: an HTML page; timeout: stall --hang-seconds, then answer; drop: close the
   connection with no response; malformed: 200 with truncated JSON; accept_then_drop /
-  accept_then_timeout (POST create/remix only): create the job, then drop / stall;
-  create_then_500 (POST create/remix only): create the job, then answer 500; truncate
+  accept_then_timeout (POSTs that create a job only): create the job, then drop / stall;
+  create_then_500 (POSTs that create a job only): create the job, then answer 500; truncate
   (content downloads only): half the body, no Content-Length, then a clean close.
 
 Control endpoints (no auth, JSON, never faulted):
@@ -51,7 +69,9 @@ Control endpoints (no auth, JSON, never faulted):
   POST /_sim/seed                  {{"count": 3}} completed sample videos, returned as a list
   GET /_sim/stats                  request counts per route and per video, jobs_created,
                                    faults_injected, webhook deliveries
-  POST /_sim/reset                 forget every video, key, stat and scripted fault
+  POST /_sim/reset                 forget every video, key, stat and scripted fault, and
+                                   go back to the start-up quirks
+Files (no auth, never faulted): GET /files/{{id}}.mp4, the finished MP4 (quirk content_url)
 """
 
 
@@ -202,6 +222,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="DELETE of a queued or in-progress job cancels it (status cancelled) instead of "
         "refusing, like a provider that can cancel",
     )
+    add(
+        "--quirks",
+        default="",
+        metavar="LIST",
+        help="comma list of gateway quirks to reproduce (listed below; default none)",
+    )
+    add(
+        "--accent",
+        choices=tuple(ACCENTS),
+        default=None,
+        help="answer like this gateway: adds its preset of quirks (listed below)",
+    )
+    add(
+        "--dialect",
+        choices=DIALECTS,
+        default="openai",
+        help="openai (default): the Videos API above under /v1; openrouter: OpenRouter's video "
+        "API under /api/v1 instead (POST /videos answering 202, GET /videos/{id}, "
+        "GET /videos/{id}/content?index=0, GET /videos/models; no list, remix or delete; "
+        "video.generation.* webhooks signed X-OpenRouter-Signature), as in "
+        "simulator/openrouter.py",
+    )
     add("--verbose", action="store_true", help="log one line per request to stderr")
     return parser
 
@@ -233,6 +275,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         )
     }
     patch["faults"] = parse_faults(args.faults)
+    try:
+        patch["quirks"] = parse_quirks([*args.quirks.split(","), args.accent or ""])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     settings.update(patch)
     if settings.webhook_secret is None:
         settings.webhook_secret = new_webhook_secret()
@@ -253,11 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     temporary = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="sora-sim-")) if temporary else args.data_dir
     store = Store(data_dir)
-    app = App(settings, store, verbose=args.verbose)
+    app = App(settings, store, verbose=args.verbose, dialect=args.dialect)
     try:
-        server = SimServer(
-            (args.host, args.port), app, {"/_sim": control.handle, "/v1": api.handle}
-        )
+        mounts = {"/_sim": control.handle, "/v1": api.handle, "/files": content.serve_file}
+        if args.dialect == "openrouter":  # instead of /v1, not beside it
+            mounts = {"/_sim": control.handle, openrouter.PREFIX: openrouter.handle}
+        server = SimServer((args.host, args.port), app, mounts)
     except OSError as exc:
         print(f"simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         store.close()
@@ -272,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
             store.seed(settings.samples, settings)
         app.webhooks.start()
         host, port = args.host, server.server_address[1]  # the real port when --port 0
+        prefix = openrouter.PREFIX if args.dialect == "openrouter" else "/v1"
         print(
-            f"Sora simulator: http://{host}:{port}/v1 (data dir {data_dir}, speed "
+            f"Sora simulator: http://{host}:{port}{prefix} (data dir {data_dir}, speed "
             f"{settings.speed:g})",
             flush=True,
         )

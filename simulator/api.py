@@ -9,17 +9,20 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
+from . import accents
 from .config import Settings
+from .content import video_content
+from .derived import created, edit_video, extend_video, idempotency, new_id, remix_video
 from .http import (
     ApiError,
     Handler,
     Response,
     Route,
+    allowed_methods,
     choices,
     invalid,
     match_route,
     not_found,
-    parse_range,
 )
 from .inputs import check_choice, check_prompt, check_reference
 from .lifecycle import (
@@ -29,11 +32,9 @@ from .lifecycle import (
     MODELS,
     SECONDS,
     SIZES,
-    Job,
     Plan,
     model_sizes,
 )
-from .media import VARIANTS, padding_bytes
 from .store import NotFinished, UnknownCursor
 
 HTML_502 = (
@@ -43,8 +44,17 @@ HTML_502 = (
 )
 
 ROUTES: tuple[Route, ...] = (
+    Route("GET", re.compile(r"^/v1/models$"), "GET /v1/models", "models"),
     Route("POST", re.compile(r"^/v1/videos$"), "POST /v1/videos", "create", creates=True),
     Route("GET", re.compile(r"^/v1/videos$"), "GET /v1/videos", "list"),
+    Route("POST", re.compile(r"^/v1/videos/edits$"), "POST /v1/videos/edits", "edit", creates=True),
+    Route(
+        "POST",
+        re.compile(r"^/v1/videos/extensions$"),
+        "POST /v1/videos/extensions",
+        "extend",
+        creates=True,
+    ),
     Route(
         "GET",
         re.compile(r"^/v1/videos/(?P<id>[^/]+)$"),
@@ -185,30 +195,23 @@ def _authenticate(handler: Handler) -> None:
 def _api_response(
     handler: Handler, method: str, path: str, route: Route | None, params: dict[str, str]
 ) -> Response:
+    accents.refuse(handler, method, path, route)
     _authenticate(handler)
     if route is None:
+        allowed = allowed_methods(ROUTES, path)
+        if allowed:  # a known path: say which methods it has, as HTTP asks of a 405
+            raise ApiError(
+                405,
+                f"Method {method} is not allowed on {path}; allowed: {', '.join(allowed)}.",
+                None,
+                "method_not_allowed",
+                headers=[("Allow", ", ".join(allowed))],
+            )
         raise ApiError(404, f"Invalid URL ({method} {path})")
     if "id" in params:
-        return BY_ID[route.action](handler, urllib.parse.unquote(params["id"]))
+        video_id = accents.inbound_id(handler, urllib.parse.unquote(params["id"]))
+        return BY_ID[route.action](handler, video_id)
     return COLLECTION[route.action](handler)
-
-
-def _idempotency(handler: Handler, path: str) -> tuple[str, str] | None:
-    key = handler.headers.get("Idempotency-Key")
-    if key is None or not key.strip():
-        return None
-    if handler.app.settings.ignore_idempotency:
-        return None  # like a provider that never heard of the header
-    if len(key) > 255:
-        raise invalid("Idempotency-Key", "Idempotency-Key must be at most 255 characters.")
-    return path, key.strip()
-
-
-def _created(handler: Handler, job: Job, created: bool) -> Response:
-    if created:
-        handler.app.stats.job_created()
-    headers = [] if created else [("idempotent-replayed", "true")]
-    return Response.json(job.to_api(time.time()), 200, headers)
 
 
 def create_video(handler: Handler) -> Response:
@@ -226,45 +229,17 @@ def create_video(handler: Handler) -> Response:
             f"sizes for this model are: {choices(model_sizes(model))}.",
         )
     reference = check_reference(fields, files, size)
-    job, created = handler.app.store.create(
+    job, is_new = handler.app.store.create(
         model=model,
         prompt=prompt,
         size=size,
         seconds=seconds,
         plan=Plan.draw(handler.app.settings, seconds),
         reference=reference,
-        idempotency=_idempotency(handler, "/v1/videos"),
+        idempotency=idempotency(handler, "/v1/videos"),
+        video_id=new_id(handler),
     )
-    return _created(handler, job, created)
-
-
-def remix_video(handler: Handler, video_id: str) -> Response:
-    fields, _ = handler.form({"prompt"}, allow_files=False)
-    prompt = check_prompt(fields.get("prompt"))
-    now = time.time()
-    source = handler.app.store.get(video_id)
-    if source is None:
-        raise not_found(video_id)
-    status = source.state(now).status
-    if status != "completed":
-        raise ApiError(
-            400,
-            f"Video '{video_id}' is {status}; only completed videos can be remixed.",
-            None,
-            "video_not_completed",
-        )
-    # A remix keeps the source's model, length and size (what responses show in practice).
-    job, created = handler.app.store.create(
-        model=source.model,
-        prompt=prompt,
-        size=source.size,
-        seconds=source.seconds,
-        plan=Plan.draw(handler.app.settings, source.seconds),
-        remixed_from=source.id,
-        reference_from=source.reference,
-        idempotency=_idempotency(handler, f"/v1/videos/{video_id}/remix"),
-    )
-    return _created(handler, job, created)
+    return created(handler, job, is_new)
 
 
 def retrieve_video(handler: Handler, video_id: str) -> Response:
@@ -277,12 +252,14 @@ def retrieve_video(handler: Handler, video_id: str) -> Response:
         # Tell pollers (the SDK honours it) how often polling is useful at this speed.
         poll_ms = max(50, min(10000, int(job.duration * 1000 / 20)))
         headers.append(("openai-poll-after-ms", str(poll_ms)))
-    return Response.json(job.to_api(now), 200, headers)
+    return Response.json(accents.video_json(handler, job, now), 200, headers)
 
 
 def list_videos(handler: Handler) -> Response:
     after = handler.query_value("after")
-    order = handler.query_value("order") or "desc"
+    # An empty value is a wrong value, refused like any other (the document has no default).
+    order = handler.query_value("order")
+    order = "desc" if order is None else order
     if order not in ("asc", "desc"):
         raise invalid("order", f"Invalid value: '{order}'. Supported values are: 'asc', 'desc'.")
     raw_limit = handler.query_value("limit")
@@ -292,14 +269,15 @@ def list_videos(handler: Handler) -> Response:
         raise invalid(
             "limit", f"Invalid 'limit': expected an integer, got '{raw_limit}'.", "invalid_type"
         ) from None
-    if not 1 <= limit <= 100:
-        raise invalid("limit", f"Invalid 'limit': {limit}. Expected a value between 1 and 100.")
+    if not 0 <= limit <= 100:  # 0 is allowed by the document: an empty page, has_more told
+        raise invalid("limit", f"Invalid 'limit': {limit}. Expected a value between 0 and 100.")
+    cursor = None if after is None else accents.inbound_id(handler, after)
     try:
-        jobs, has_more = handler.app.store.list(after=after or None, limit=limit, order=order)
+        jobs, has_more = handler.app.store.list(after=cursor, limit=limit, order=order)
     except UnknownCursor:
         raise invalid("after", f"Invalid 'after': no video with id '{after}'.") from None
     now = time.time()
-    data = [job.to_api(now) for job in jobs]
+    data = [accents.video_json(handler, job, now) for job in jobs]
     return Response.json(
         {
             "object": "list",
@@ -318,7 +296,7 @@ def delete_video(handler: Handler, video_id: str) -> Response:
         if handler.app.settings.allow_cancel:  # a provider that can cancel a running job
             cancelled = handler.app.store.cancel(video_id, time.time())
             if cancelled is not None:
-                return Response.json(cancelled.to_api(time.time()))
+                return Response.json(accents.video_json(handler, cancelled, time.time()))
         raise ApiError(
             400,
             f"Video '{video_id}' is {exc}; only completed or failed videos can be deleted.",
@@ -327,96 +305,35 @@ def delete_video(handler: Handler, video_id: str) -> Response:
         ) from None
     if job is None:
         raise not_found(video_id)
-    return Response.json({"id": video_id, "object": "video.deleted", "deleted": True})
+    deleted = {"id": accents.public_id(handler, job), "object": "video.deleted", "deleted": True}
+    return Response.json(deleted)
 
 
-def video_content(handler: Handler, video_id: str) -> Response:
-    variant = handler.query_value("variant") or "video"
-    job = handler.app.store.get(video_id)
-    if job is None:
-        raise not_found(video_id)
-    if variant not in VARIANTS:
-        raise invalid(
-            "variant",
-            f"Invalid value: '{variant}'. Supported values are: {choices(tuple(VARIANTS))}.",
-        )
-    now = time.time()
-    state = job.state(now)
-    if state.status != "completed":
-        raise ApiError(
-            400,
-            f"Video '{video_id}' is {state.status}; content is only "
-            "available for completed videos.",
-            None,
-            "video_not_ready",
-        )
-    if state.expires_at is not None and now >= state.expires_at:
-        raise ApiError(
-            410,
-            f"The assets of video '{video_id}' expired at {int(state.expires_at)}.",
-            None,
-            "video_expired",
-        )
-    store = handler.app.store
-    reference = store.reference_dir / job.reference if job.reference else None
-    path = handler.app.media.ensure(
-        job.id,
-        variant,
-        prompt=job.prompt,
-        size=job.size,
-        seconds=int(job.seconds),
-        label=f"{job.model}  {job.size}  {job.seconds}s",
-        reference=reference,
-        fps=int(handler.app.settings.fps),
-    )
-    file_size = path.stat().st_size
-    pad = 0
-    if variant == "video":
-        pad = (
-            job.pad_bytes
-            if job.pad_bytes is not None
-            else store.set_pad_bytes(job.id, padding_bytes(handler.app.settings.pad_video_mb))
-        )
-    total = file_size + pad
-    _, content_type = VARIANTS[variant]
-    ext = path.suffix
-    headers = [
-        ("Accept-Ranges", "bytes"),
-        ("Content-Disposition", f'inline; filename="{job.id}{ext}"'),
-        ("ETag", f'"{job.id}-{variant}-{total}"'),
+# GET /v1/models: when each model came out (unix seconds), as OpenAI's model list says.
+MODEL_DATES = {
+    "sora-2": 1759708800,
+    "sora-2-pro": 1759708800,
+    "sora-2-2025-10-06": 1759708800,
+    "sora-2-pro-2025-10-06": 1759708800,
+    "sora-2-2025-12-08": 1765152000,
+}
+
+
+def list_models(handler: Handler) -> Response:
+    data = [
+        {"id": model, "object": "model", "created": MODEL_DATES[model], "owned_by": "openai"}
+        for model in MODELS
     ]
-    start, end = 0, total
-    range_header = handler.headers.get("Range")
-    status = 200
-    if range_header:
-        parsed = parse_range(range_header, total)
-        if parsed is None:
-            raise ApiError(
-                416,
-                f"Range not satisfiable ({range_header}).",
-                None,
-                "range_not_satisfiable",
-                headers=[("Content-Range", f"bytes */{total}")],
-            )
-        start, end = parsed
-        status = 206
-        headers.append(("Content-Range", f"bytes {start}-{end - 1}/{total}"))
-    return Response(
-        status,
-        content_type=content_type,
-        headers=headers,
-        file=path,
-        file_size=file_size,
-        pad=pad,
-        start=start,
-        length=end - start,
-    )
+    return Response.json({"object": "list", "data": data})
 
 
 # The endpoints by Route.action: on the collection, and on one video (given its id).
 COLLECTION: dict[str, Callable[[Handler], Response]] = {
+    "models": list_models,
     "create": create_video,
     "list": list_videos,
+    "edit": edit_video,
+    "extend": extend_video,
 }
 BY_ID: dict[str, Callable[[Handler, str], Response]] = {
     "retrieve": retrieve_video,

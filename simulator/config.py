@@ -12,6 +12,10 @@ import threading
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .quirks import parse_quirks
+
+# The APIs the simulator can speak (`--dialect`): OpenAI's Videos API, or OpenRouter's.
+DIALECTS: tuple[str, ...] = ("openai", "openrouter")
 FAULT_KINDS: tuple[str, ...] = (
     "429",
     "500",
@@ -78,6 +82,8 @@ class Settings:
     # A provider that can cancel: DELETE of a queued or in-progress job cancels it (status
     # "cancelled") instead of refusing, as the Videos API itself does.
     allow_cancel: bool = False
+    # Gateway accents (names in `quirks.QUIRKS`): answer the way LiteLLM, new-api... do.
+    quirks: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -112,6 +118,11 @@ _OPTIONAL_STR = {"api_key", "webhook_url", "webhook_secret"}
 def _coerce(name: str, value: object) -> Any:
     if name == "faults":
         return parse_faults(value)
+    if name == "quirks":
+        try:
+            return parse_quirks(value)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if name in _BOOLS:
         if isinstance(value, bool):
             return value

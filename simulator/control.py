@@ -11,6 +11,7 @@ import time
 import urllib.parse
 from typing import Any
 
+from . import accents
 from .config import ConfigError
 from .http import ApiError, Handler, Response, not_found
 from .lifecycle import MODELS, SECONDS, model_sizes
@@ -52,7 +53,8 @@ def handle(handler: Handler, method: str, path: str) -> Response:
             pinned = seed_choices(payload)
             now = time.time()
             jobs = app.store.seed(count, app.settings, **pinned)
-            return Response.json({"object": "list", "data": [j.to_api(now) for j in jobs]})
+            data = [accents.video_json(handler, job, now) for job in jobs]  # as /v1 shows them
+            return Response.json({"object": "list", "data": data})
         if path == "/_sim/stats" and method == "GET":
             stats = app.stats.snapshot()
             stats["webhooks"]["events"] = app.store.events_summary()
@@ -62,7 +64,7 @@ def handle(handler: Handler, method: str, path: str) -> Response:
             return Response.json({"reset": True})
         match = re.match(r"^/_sim/videos/(?P<id>[^/]+)/expire$", path)
         if match and method == "POST":
-            video_id = urllib.parse.unquote(match["id"])
+            video_id = accents.inbound_id(handler, urllib.parse.unquote(match["id"]))
             try:
                 job = app.store.expire(video_id, time.time())
             except NotFinished as exc:
@@ -74,7 +76,7 @@ def handle(handler: Handler, method: str, path: str) -> Response:
                 ) from None
             if job is None:
                 raise not_found(video_id)
-            return Response.json(job.to_api(time.time()))
+            return Response.json(accents.video_json(handler, job, time.time()))
     except ConfigError as exc:
         raise ApiError(400, str(exc), None, "invalid_config") from None
     raise ApiError(404, f"Unknown control endpoint ({method} {path}).")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .app import App
 from .media import free_box_header
@@ -158,6 +158,14 @@ def match_route(
     return None, {}
 
 
+def allowed_methods(routes: tuple[Route, ...], path: str) -> list[str]:
+    """The methods some route serves at `path` (for a 405's Allow header); [] if none does."""
+    methods = {route.method for route in routes if route.pattern.match(path)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 # An endpoint answers every request under its mount point (`handler.command`, the path); None
 # means it has answered already, or dropped the connection.
 type Endpoint = Callable[[Handler, str, str], Response | None]
@@ -212,6 +220,27 @@ class Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self.dispatch()
 
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute
+
+        def __getattr__(self, name):
+            # TRACE, QUERY and any other method: answered by the endpoints like the rest (a
+            # JSON 404 or 405), not with BaseHTTPRequestHandler's HTML 501.
+            if name.startswith("do_"):
+                return self.dispatch
+            raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors (a bad request line, headers too long...) in the JSON envelope too."""
+        self.request_id = "req_" + secrets.token_hex(16)
+        self.started = time.perf_counter()
+        self.dropped = False
+        self.close_connection = True
+        # With a status line even when the request line was too broken to name a version.
+        self.request_version = "HTTP/1.1"
+        short = self.responses.get(code, ("Error", ""))[0]
+        type_ = "server_error" if code >= 500 else "invalid_request_error"
+        self.send(ApiError(code, message or short, type_=type_).response())
+
     def version_string(self) -> str:
         return self.server_version
 
@@ -228,7 +257,9 @@ class Handler(BaseHTTPRequestHandler):
         self.started = time.perf_counter()
         self.dropped = False
         split = urllib.parse.urlsplit(self.path)
-        path, self.query = split.path, urllib.parse.parse_qs(split.query)
+        # Blank values kept: `?variant=` is a wrong value to refuse, not an absent one.
+        path = split.path
+        self.query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
         try:
             self.body = self._read_body()
         except ApiError as exc:
@@ -420,10 +451,17 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, Any], dic
         if not isinstance(name, str):
             continue
         filename = part.get_filename()
-        if filename is not None:  # a file part, whatever its declared type
+        part_type = (part.get("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        # A file part, whatever its declared type; and an image (or any bytes that are not
+        # text) sent without a filename, as clients that send a binary field bare do.
+        if filename is not None or part_type.startswith("image/") or text is None:
             files[name] = Upload(filename, part.get("Content-Type"), data)
         else:
-            fields[name] = data.decode("utf-8", "replace")
+            fields[name] = text
     return fields, files
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import av
 from PIL import Image, ImageDraw, ImageFont
 
+from .quirks import file_name
+
 FPS = 24
 AUDIO_RATE = 48000
 # 375 Hz divides 48 kHz into 128-sample periods, so every 1024-sample AAC frame is identical
@@ -423,7 +425,7 @@ class MediaLibrary:
         fps: int = FPS,
     ) -> Path:
         name, _ = VARIANTS[variant]
-        path = self.media_dir / video_id / name
+        path = self.media_dir / file_name(video_id) / name
         if path.exists():
             return path
         with self._lock_for(video_id, variant):

@@ -24,6 +24,7 @@ from .lifecycle import CANCELLED, SAMPLE_PROMPTS, SECONDS, Job, Plan, model_size
 
 # Re-exported: tests/e2e reads the render-time constant from here.
 from .lifecycle import SECONDS_PER_CLIP_SECOND as SECONDS_PER_CLIP_SECOND
+from .quirks import file_name, new_video_id
 
 DB_FILE = "simulator.sqlite3"  # in the data dir
 
@@ -161,13 +162,14 @@ class Store:
         idempotency: tuple[str, str] | None = None,
         now: float | None = None,
         notified: bool = False,
+        video_id: str | None = None,
     ) -> tuple[Job, bool]:
         """Insert a job, or return the job already stored under the idempotency key.
 
         Returns (job, created). The key lookup and the insert share one transaction, so two
         concurrent retries with the same key still create a single job.
         """
-        video_id = "video_" + secrets.token_hex(16)
+        video_id = video_id or new_video_id([])
         with self._tx() as db:
             if idempotency is not None:
                 row = db.execute(
@@ -180,12 +182,12 @@ class Store:
             ref_name = None
             if reference is not None:
                 data, ext = reference
-                ref_name = f"{video_id}.{ext}"
+                ref_name = f"{file_name(video_id)}.{ext}"
                 (self.reference_dir / ref_name).write_bytes(data)
             elif reference_from is not None:
                 src = self.reference_dir / reference_from
                 if src.exists():
-                    ref_name = f"{video_id}{src.suffix}"
+                    ref_name = f"{file_name(video_id)}{src.suffix}"
                     shutil.copyfile(src, self.reference_dir / ref_name)
             created = time.time() if now is None else now
             terminal = created + plan.duration * (plan.fail_at if plan.fail_at is not None else 1)
@@ -317,6 +319,7 @@ class Store:
                 plan=plan,
                 now=now,
                 notified=True,
+                video_id=new_video_id(settings.quirks),
             )
             jobs.append(job)
         return jobs
@@ -326,7 +329,7 @@ class Store:
             return int(self._db.execute("SELECT COUNT(*) FROM videos").fetchone()[0])
 
     def job_dir(self, video_id: str) -> Path:
-        return self.media_dir / video_id
+        return self.media_dir / file_name(video_id)
 
     def remove_files(self, job: Job) -> None:
         shutil.rmtree(self.job_dir(job.id), ignore_errors=True)

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,13 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
 class SimulatorClient:
     """The /_sim control endpoints (and a few reads of /v1) of a simulator at `root`."""
 
-    def __init__(self, root: str, api_key: str | None = None, timeout: float = 30) -> None:
+    def __init__(
+        self, root: str, api_key: str | None = None, timeout: float = 30, dialect: str = "openai"
+    ) -> None:
         self.root = root.rstrip("/")
-        self.base_url = f"{self.root}/v1"
+        self.dialect = dialect
+        # What a Provider's base_url is: OpenRouter's API lives under /api/v1.
+        self.base_url = f"{self.root}/api/v1" if dialect == "openrouter" else f"{self.root}/v1"
         self.api_key = api_key
         self.timeout = timeout
 
@@ -137,8 +142,9 @@ class SimulatorClient:
 
     def content_size(self, video_id: str, variant: str) -> int:
         """The full size of an asset at the provider (a one-byte range request)."""
+        query = "index=0" if self.dialect == "openrouter" else f"variant={variant}"
         request = urllib.request.Request(
-            f"{self.base_url}/videos/{video_id}/content?variant={variant}",
+            f"{self.base_url}/videos/{video_id}/content?{query}",
             headers={"Authorization": f"Bearer {self.api_key or ANY_KEY}", "Range": "bytes=0-0"},
         )
         with NO_PROXY.open(request, timeout=60) as response:
@@ -155,8 +161,9 @@ class Simulator(SimulatorClient):
         data_dir: Path,
         api_key: str | None = None,
         timeout: float = 30,
+        dialect: str = "openai",
     ) -> None:
-        super().__init__(f"http://{HOST}:{port}", api_key, timeout)
+        super().__init__(f"http://{HOST}:{port}", api_key, timeout, dialect)
         self.proc = proc
         self.port = port
         self.data_dir = data_dir
@@ -184,18 +191,28 @@ def start_simulator(
     log: Path | None = None,
     timeout: float = 20,
     control_timeout: float = 30,
+    quirks: Sequence[str] = (),
+    accent: str | None = None,
+    dialect: str = "openai",
 ) -> Simulator:
     """`python -m simulator` on `port` (default: a free one), once it listens.
 
     The same data dir and port after a stop is the same provider coming back. `api_key` is
-    required on /v1 (and used by `content_size`); `args` are any other options. Output goes
-    to `log` (appended) if given, else to this process's stdout and stderr.
+    required on /v1 (and used by `content_size`); `quirks` and `accent` make it answer like a
+    gateway (see `simulator.quirks`; reset() comes back to them); `args` are any other options.
+    Output goes to `log` (appended) if given, else to this process's stdout and stderr.
     """
     port = port or free_port()
     command = [sys.executable, "-m", "simulator", "--host", HOST, "--port", str(port)]
     command += ["--data-dir", str(data_dir)]
     if api_key is not None:
         command += ["--api-key", api_key]
+    if quirks:
+        command += ["--quirks", ",".join(quirks)]
+    if accent is not None:
+        command += ["--accent", accent]
+    if dialect != "openai":  # `openrouter`: OpenRouter's video API under /api/v1 instead
+        command += ["--dialect", dialect]
     command += args
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if log is None:
@@ -212,4 +229,4 @@ def start_simulator(
             proc.kill()
             proc.wait(timeout=10)
         raise
-    return Simulator(proc, port, data_dir, api_key, control_timeout)
+    return Simulator(proc, port, data_dir, api_key, control_timeout, dialect)

@@ -322,7 +322,9 @@ def test_authentication(simulator: Simulator, tmp_path: Path) -> None:
 
 def test_unknown_paths_and_ids_are_404(simulator: Simulator) -> None:
     assert_error(call(simulator, "GET", "/nothing-here"), 404)
-    assert_error(call(simulator, "PUT", "/videos"), 404)
+    put = call(simulator, "PUT", "/videos")  # a known path: 405, saying what it has
+    assert_error(put, 405, None, "method_not_allowed")
+    assert put.headers["Allow"] == "GET, HEAD, POST"
     missing = "video_" + "0" * 32
     assert_error(call(simulator, "GET", f"/videos/{missing}"), 404, None, "not_found")
     assert_error(call(simulator, "DELETE", f"/videos/{missing}"), 404, None, "not_found")
@@ -383,7 +385,7 @@ def test_list_default_limit_is_20(simulator: Simulator) -> None:
 @pytest.mark.parametrize(
     ("params", "param"),
     [
-        ({"limit": 0}, "limit"),
+        ({"limit": -1}, "limit"),
         ({"limit": 101}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"order": "sideways"}, "order"),
@@ -1039,6 +1041,14 @@ def test_help_documents_every_option() -> None:
         "--pad-video-mb",
         "--fps",
         "--ignore-idempotency",
+        "--quirks",
+        "--accent",
+        "POST /videos/edits",
+        "POST /videos/extensions",
+        "GET /models",
+        "content_400_until_done",
+        "new-api = task_ids",
+        "GET /files/{id}.mp4",
         "accept_then_timeout",
         "create_then_500",
         "truncate",
