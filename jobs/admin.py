@@ -7,9 +7,11 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from jobs.admin_audit import AuditedAdmin
 from jobs.models import (
+    AuditEvent,
     Batch,
     Budget,
     CatalogEntry,
@@ -19,7 +21,7 @@ from jobs.models import (
     Video,
     WebhookDelivery,
 )
-from jobs.services import manage
+from jobs.services import catalog, manage
 from jobs.services.imports import sync_provider
 
 
@@ -35,42 +37,109 @@ class CatalogInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(AuditedAdmin):
+    audit_action = AuditEvent.Action.PROVIDER_CHANGED
     list_display = [
         "name",
+        "dialect",
         "base_url",
         "api_key_env",
         "can_create",
         "can_remix",
+        "can_edit",
+        "can_extend",
         "can_list",
         "can_cancel",
+        "can_delete",
+        "serves_variants",
         "honours_idempotency",
         "webhooks_enabled",
         "enabled",
         "is_default",
         "key_present",
+        "checked_at",
     ]
     list_filter = [
         "enabled",
+        "dialect",
         "can_remix",
         "can_create",
+        "can_edit",
+        "can_extend",
         "can_cancel",
+        "can_delete",
+        "serves_variants",
         "honours_idempotency",
         "webhooks_enabled",
     ]
     search_fields = ["name", "base_url"]
+    readonly_fields = ["checked_at", "last_check"]
+    fieldsets = [
+        (None, {"fields": ["name", "dialect", "base_url", "api_key_env", "enabled", "is_default"]}),
+        (
+            "What it can do",
+            {
+                "fields": [
+                    "can_create",
+                    "can_remix",
+                    "can_edit",
+                    "can_extend",
+                    "can_list",
+                    "routing_hint",
+                    "can_cancel",
+                    "can_delete",
+                    "serves_variants",
+                    "honours_idempotency",
+                ],
+                "description": "“Check connection” finds out most of these without a paid job; "
+                "“Apply what the last check found” then sets them.",
+            },
+        ),
+        ("Webhooks", {"fields": ["webhooks_enabled", "webhook_secret_env"]}),
+        ("Last check", {"fields": ["checked_at", "last_check"]}),
+    ]
     inlines = [CatalogInline]
-    actions = ["check_connection", "sync_now"]
+    actions = ["check_connection", "apply_check", "fill_catalog", "sync_now"]
 
     @admin.display(boolean=True, description="key set")
     def key_present(self, obj: Provider) -> bool:
         return bool(obj.api_key)  # whether it is set, never the key itself
 
-    @admin.action(description="Check connection (Videos API, key, models)")
+    @admin.display(description="what the last check found")
+    def last_check(self, obj: Provider) -> str:
+        if not obj.check_report:
+            return "Not checked yet: use the action “Check connection”."
+        # Escaped by format_html_join; one finding per line.
+        return format_html_join(
+            "", "<div>{}</div>", ((line,) for line in obj.check_report.splitlines())
+        )
+
+    @admin.action(description="Check connection (Videos API, key, what works; nothing paid)")
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
             level, text = manage.check_provider(provider=provider)
             self.message_user(request, f"{provider}: {text}", level)
+            for finding_level, line in manage.check_findings(provider):
+                self.message_user(request, f"{provider} · {line}", finding_level)
+
+    @admin.action(
+        description="Apply what the last check found (sets list, remix, edit, extend, delete "
+        "and thumbnails from the stored check)"
+    )
+    def apply_check(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            level, text = manage.apply_check(provider=provider)
+            self.message_user(request, f"{provider}: {text}", level)
+
+    @admin.action(description="Fill the catalog from the provider's model list")
+    def fill_catalog(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            try:
+                result = catalog.fill_catalog(provider=provider)
+            except ValidationError as exc:
+                self.message_user(request, f"{provider}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{provider}: {result}")
 
     @admin.action(description="Sync jobs from provider (import what is missing)")
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
@@ -195,7 +264,8 @@ admin.site.register(Batch)
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(AuditedAdmin):
+    audit_action = AuditEvent.Action.BUDGET_CHANGED
     list_display = ["__str__", "user", "group", "monthly_limit"]
     list_editable = ["monthly_limit"]
     list_select_related = ["user", "group"]

@@ -4,6 +4,9 @@
 temporary file under MEDIA_ROOT/.partial and verified (jobs.lib.media_check); only when all
 three pass are they moved into place, together, and the row marked archived. Any failure
 removes every file the attempt made, so nothing half-done holds disk space or looks playable.
+Where the provider does not serve the poster or spritesheet (LiteLLM answers the MP4 for every
+variant), they are made here from the downloaded video (jobs.lib.previews) and checked alike:
+one download per video.
 """
 
 from __future__ import annotations
@@ -28,16 +31,19 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import lifecycle
-from jobs.lib import media_check
+from jobs.lib import media_check, previews
 from jobs.models import Video
 from jobs.provider.client import ProviderClient
 from jobs.provider.errors import (
     AssetsExpired,
     InvalidAnswer,
     NotFound,
+    NotReady,
+    NoVideosApi,
     ProviderError,
     ProviderRateLimited,
     ProviderUnavailable,
+    VariantUnsupported,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,7 @@ FILE_FIELDS = {
     "spritesheet": "spritesheet_file",
 }
 WORDS = {"video": "video file", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
+PREVIEWS = ("thumbnail", "spritesheet")
 PARTIAL_DIR = ".partial"  # under MEDIA_ROOT, so a finished file is moved, not copied
 SWEEP_EVERY = 60.0  # seconds between one process's looks for a dead worker's downloads
 DISK_FULL_MESSAGE = "The server's disk is full; archiving will resume when there is space."
@@ -89,6 +96,8 @@ class _Attempt:
         self.written = 0  # bytes of it on disk when the failure came
         self.temporaries: dict[str, Path] = {}
         self.moved: dict[str, Path] = {}
+        self.made_here: set[str] = set()  # previews made from the video, not downloaded
+        self.grid: previews.Grid | None = None  # the spritesheet's layout, when known
 
     def discard(self) -> None:
         """Remove this attempt's own files; the row never points at them unless it won."""
@@ -110,10 +119,16 @@ def archive_assets(video: Video, client: ProviderClient | None = None) -> None:
     remove_stale_partials(at_most_every=SWEEP_EVERY)
     attempt = _Attempt(video)
     try:
-        for variant in VARIANTS:
-            _fetch(client, attempt, variant)
+        _fetch(client, attempt, "video")
+        for variant in PREVIEWS:
+            if not video.provider.serves_variants or not _fetch_preview(client, attempt, variant):
+                _make_here(attempt, variant)
+        if "spritesheet" not in attempt.made_here:  # read off the provider's, where it fits
+            attempt.grid = previews.grid_of(
+                attempt.temporaries["spritesheet"], attempt.temporaries["thumbnail"], video.seconds
+            )
         names = _move_into_place(attempt)
-        if not _mark_archived(video, names):
+        if not _mark_archived(attempt, names):
             attempt.discard()  # deleted, or no longer waiting for files, while we downloaded
             return
     except Exception as exc:
@@ -143,7 +158,12 @@ def _fetch(client: ProviderClient, attempt: _Attempt, variant: str) -> None:
         attempt.temporaries[variant] = path
         try:
             result = client.download(
-                attempt.video.video_id or "", variant, tmp, max_bytes=settings.MAX_ASSET_BYTES
+                attempt.video.video_id or "",
+                variant,
+                tmp,
+                max_bytes=settings.MAX_ASSET_BYTES,
+                # Where the provider's object names the finished file's URL, it is there.
+                url=(attempt.video.content_url or None) if variant == "video" else None,
             )
             tmp.flush()
             # On a full disk the kernel may report it only here (delayed allocation), not at
@@ -153,6 +173,44 @@ def _fetch(client: ProviderClient, attempt: _Attempt, variant: str) -> None:
             attempt.written = _size(path)
     problem = media_check.check_file(variant, path, expected=result.expected)
     if problem:
+        raise VerificationFailed(variant, problem)
+
+
+def _fetch_preview(client: ProviderClient, attempt: _Attempt, variant: str) -> bool:
+    """Download a poster or spritesheet; False when the provider does not serve that variant
+    (the client's VariantUnsupported: 400/404/415, or not an image) or answers it with the MP4
+    itself, so it is made here instead. A missing variant never forgets the whole job."""
+    try:
+        _fetch(client, attempt, variant)
+    except (VariantUnsupported, NotFound, NoVideosApi) as exc:  # NoVideosApi: a bare 404
+        log.info("video %s: no %s from the provider (%s)", attempt.video.pk, variant, exc)
+    except VerificationFailed:
+        if not previews.looks_like_mp4(attempt.temporaries[variant]):
+            raise
+        log.info("video %s: the provider answered its %s with the MP4", attempt.video.pk, variant)
+    else:
+        return True
+    attempt.temporaries.pop(variant).unlink(missing_ok=True)
+    return False
+
+
+def _make_here(attempt: _Attempt, variant: str) -> None:
+    """Make the poster or the spritesheet from the downloaded video, and check it like a
+    download; the spritesheet's grid is recorded, so scrubbing need not guess."""
+    attempt.variant, attempt.written = variant, 0
+    video = attempt.temporaries["video"]
+    with _open_temporary(video.parent, f"{attempt.video.pk}-{variant}-") as tmp:
+        path = attempt.temporaries[variant] = Path(tmp.name)
+    try:
+        grid = previews.make(variant, video, path)
+    except previews.PreviewFailed as exc:  # counted like a download that fails its check
+        raise previews.PreviewFailed(
+            f"the {WORDS[variant]} could not be made from the video: {exc}"
+        ) from exc
+    attempt.grid = grid or attempt.grid
+    attempt.made_here.add(variant)
+    attempt.written = _size(path)
+    if problem := media_check.check_file(variant, path):
         raise VerificationFailed(variant, problem)
 
 
@@ -187,12 +245,13 @@ def _move(source: Path, target: Path) -> None:
     os.replace(source, target)  # atomic: a reader sees the old file or the new, never half
 
 
-def _mark_archived(video: Video, names: dict[str, str]) -> bool:
+def _mark_archived(attempt: _Attempt, names: dict[str, str]) -> bool:
     """The one write that makes the row archived; False if the row is no longer ours to mark.
 
     The files of an earlier archive (before "Archive again") are removed once the row points
     at the new ones, so a re-archive leaves nothing behind.
     """
+    video = attempt.video
     with transaction.atomic():
         row = Video.objects.select_for_update().filter(pk=video.pk).first()
         if row is None or row.asset_state != Video.Assets.PENDING:
@@ -206,6 +265,8 @@ def _mark_archived(video: Video, names: dict[str, str]) -> bool:
             poll_errors=0,
             archive_attempts=0,
             last_error="",
+            sprite_grid=attempt.grid,
+            previews_made_here=bool(attempt.made_here),
         )
     delete_files(name for name in old if name and name not in names.values())
     return True
@@ -223,11 +284,15 @@ def _record_failure(attempt: _Attempt, exc: Exception) -> None:
     elif isinstance(exc, InvalidAnswer):
         # Not transient: the same request gets the same answer, so do not wear the provider.
         mark_broken(video.pk, f"The provider's {what} could not be used: {exc}. {ASK_AGAIN}")
+    elif isinstance(exc, previews.PreviewFailed):
+        _count_failure(video, exc, lambda n: f"Tried {n} times: {exc}.")
     elif isinstance(exc, VerificationFailed):
         problem = exc.problem
         _count_failure(
             video, exc, lambda n: f"The {what} failed verification {n} times: {problem}."
         )
+    elif isinstance(exc, NotReady):  # the provider is still finishing it: not a failure
+        lifecycle.back_off(video.pk, f"The provider has not finished the {what} yet: {exc}")
     elif isinstance(exc, ProviderError):
         if video.expires_at and video.expires_at < timezone.now():
             lifecycle.mark_assets_expired(video_id=video.pk)

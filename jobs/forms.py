@@ -61,6 +61,31 @@ def _same_prompt(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
+class EditForm(forms.Form):
+    """An edit (or, with seconds, an extension) of a completed video: what to change or add."""
+
+    key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)  # see RemixForm
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "data-maxlength": PROMPT_MAX_LENGTH}),
+        strip=False,
+        max_length=PROMPT_MAX_LENGTH * 2,  # see RemixForm: the service counts after normalising
+        error_messages={"required": "Write a prompt: it cannot be empty."},
+    )
+
+
+class ExtendForm(EditForm):
+    # The lengths and their prices come from the view (selectors.extension_lengths); the
+    # service checks the value again, so a stale or tampered form gets words, not a job.
+    seconds = forms.ChoiceField(
+        label="Seconds to add",
+        error_messages={"invalid_choice": "Pick how many seconds to add from the list."},
+    )
+
+    def __init__(self, *args: Any, lengths: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["seconds"]).choices = lengths
+
+
 class RetryForm(forms.Form):
     """Retry a failed job, with its prompt pre-filled and editable."""
 

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import notify
+from jobs import notify, outbound
 from jobs.models import Charge, StatusChange, Video
+from jobs.polling import back_off_delay
+from jobs.polling import next_poll_delay as next_poll_delay  # re-exported for its callers
 from jobs.provider.schema import RemoteVideo
 
 
@@ -52,7 +53,9 @@ def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
         return video
 
     old_status, old_progress, previous_read = video.status, video.progress, video.last_polled_at
-    status, error_code, error_message = _interpret_status(remote)
+    if remote.status not in Video.Status.values:
+        return _state_unknown(video, remote, now, via)
+    status = remote.status
     video.status = status
     video.model = remote.model or video.model
     video.size = remote.size or video.size
@@ -64,7 +67,9 @@ def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
     video.expires_at = remote.expires_at
     # Record lineage from the source we submitted: gateways may echo an upstream id instead.
     video.remixed_from_video_id = video.remixed_from_video_id or remote.remixed_from_video_id or ""
-    video.error_code, video.error_message = error_code, error_message
+    video.error_code = remote.error_code or ""
+    video.error_message = remote.error_message or FINAL_WORDS.get(status, "")
+    video.content_url = _content_url(remote.content_url) or video.content_url
     if status == Video.Status.COMPLETED:
         video.progress = 100
     elif status == old_status:
@@ -81,11 +86,11 @@ def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
         video.next_poll_at = now + timedelta(seconds=delay)
     else:
         _finish(video)
-        if status in (Video.Status.FAILED, Video.Status.CANCELLED):
+        if status != Video.Status.COMPLETED:  # failed, cancelled, expired: nothing to fetch
             video.asset_state = Video.Assets.NONE
         video.next_poll_at = _next_step_after_terminal(video, now)
     video.save()
-    if status == Video.Status.FAILED:
+    if status in (Video.Status.FAILED, Video.Status.EXPIRED):  # nothing was made
         waive_charge(video.pk)
     elif status == Video.Status.CANCELLED and not _had_started(old_status, old_progress):
         waive_charge(video.pk)
@@ -106,6 +111,7 @@ def _finish(video: Video) -> None:
     """A job reached a final state: its owner hears of it (toast, and e-mail where enabled)."""
     video.notify_pending = video.owner_id is not None
     notify.email_when_final(video)
+    outbound.queue_final(video)  # rows only; manage.py deliver_notifications sends them
 
 
 def _next_step_after_terminal(video: Video, now: datetime) -> datetime | None:
@@ -114,16 +120,48 @@ def _next_step_after_terminal(video: Video, now: datetime) -> datetime | None:
     return None
 
 
-def _interpret_status(remote: RemoteVideo) -> tuple[str, str, str]:
-    if remote.status in Video.Status.values:
-        return remote.status, remote.error_code or "", remote.error_message or ""
-    # The reference allows for states it does not list (e.g. batch "expired"): treat them as a
-    # generic terminal failure, in words, rather than polling forever.
-    return (
-        Video.Status.FAILED,
-        "unknown_status",
-        f"The provider reported a status this dashboard does not know: “{remote.status}”.",
+# Why a job ended without a video, where the provider gave no reason of its own.
+FINAL_WORDS: dict[str, str] = {
+    Video.Status.CANCELLED: "The provider cancelled this job.",
+    Video.Status.EXPIRED: "The provider let this job expire before it finished.",
+}
+CONTENT_URL_MAX_LENGTH = 2048
+
+
+def _state_unknown(video: Video, remote: RemoteVideo, now: datetime, via: str) -> Video:
+    """The provider does not say what state the job is in (new-api's `unknown`, or a status
+    it invented): the row keeps its own status and asks again, backing off each time."""
+    video.poll_errors = min(video.poll_errors + 1, 30)
+    delay = max(back_off_delay(video.poll_errors), remote.poll_after or 0.0)
+    video.last_error = (
+        f"The provider reports its state as {_unknown_words(remote)}; "
+        f"asking again in {_seconds(delay)} s."
     )
+    video.last_polled_at = now
+    video.next_poll_at = now + timedelta(seconds=delay)
+    video.save()
+    if via in (StatusChange.Via.SUBMIT, StatusChange.Via.IMPORT):
+        old = video.status if via != StatusChange.Via.IMPORT else ""
+        history(video, old, video.status, via=via, note="The provider's state is unknown")
+    return video
+
+
+def _unknown_words(remote: RemoteVideo) -> str:
+    raw = remote.raw_status
+    if not raw or raw.casefold() == "unknown" or len(raw) > 40 or not raw.isprintable():
+        return "unknown"
+    return f"unknown (“{raw}”)"
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.0f}" if delay >= 10 else f"{delay:.1f}".removesuffix(".0")
+
+
+def _content_url(url: str | None) -> str:
+    """The finished file's URL from the provider's object: http(s) and bounded, else ""."""
+    if not url or len(url) > CONTENT_URL_MAX_LENGTH or not url.isprintable():
+        return ""
+    return url if url.lower().startswith(("https://", "http://")) else ""
 
 
 def reject(*, video_id: int, code: str, message: str, param: str | None = None) -> None:
@@ -409,56 +447,9 @@ def back_off(video_id: int, message: str, retry_after: float | None = None) -> N
     """Try again later: exponential in consecutive failures, or what the provider asked for."""
     video = Video.objects.get(pk=video_id)
     errors = min(video.poll_errors + 1, 30)
-    delay = min(settings.POLL_MIN_SECONDS * 2**errors, settings.POLL_MAX_SECONDS * 4)
-    if retry_after is not None:
-        delay = max(delay if errors > 3 else 0, retry_after)
+    delay = back_off_delay(errors, retry_after)
     Video.objects.filter(pk=video_id).update(
         poll_errors=errors,
         last_error=message[:1000],
         next_poll_at=timezone.now() + timedelta(seconds=delay),
     )
-
-
-def next_poll_delay(
-    video: Video,
-    remote: RemoteVideo,
-    *,
-    old_status: str,
-    old_progress: int,
-    previous: datetime | None,
-) -> float:
-    """Adaptive: rare while far from done, sooner as completion nears.
-
-    With webhooks the provider tells us when a job finishes, so polling is only a slow fallback.
-    The provider's own `openai-poll-after-ms` is a floor: asking sooner only spends its quota.
-    """
-    low, high = settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS
-    if video.provider.webhooks_enabled:
-        return float(settings.POLL_WEBHOOK_SECONDS)
-    floor = max(low, remote.poll_after or 0.0)
-    eta = _eta_seconds(remote, old_status, old_progress, previous)
-    if eta is None:
-        delay = low * 2
-    else:
-        # Aim just past the predicted finish, but re-check at 3/4 of a long wait in case the
-        # estimate is off; near the end this converges to the minimum interval.
-        delay = eta * 0.75 if eta > 4 * low else eta + 0.2
-    return float(min(max(delay, floor), high))
-
-
-def _eta_seconds(
-    remote: RemoteVideo, old_status: str, old_progress: int, previous: datetime | None
-) -> float | None:
-    """Seconds left, from the progress made since the previous read.
-
-    Not from creation: that would count the time spent queued as rendering and predict a
-    finish far too late (measured in bench/p2_provider_load.py: 1.5× the reads of a naive loop).
-    """
-    moving = Video.Status.IN_PROGRESS
-    if remote.status != moving or old_status != moving or previous is None:
-        return None
-    elapsed = (timezone.now() - previous).total_seconds()
-    gained = remote.progress - old_progress
-    if elapsed <= 0 or gained <= 0:
-        return None
-    return (100 - remote.progress) * elapsed / gained

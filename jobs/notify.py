@@ -1,4 +1,5 @@
-"""What a user hears about their own jobs: toasts with the running count, and e-mail."""
+"""What a user hears: toasts about their own jobs with the running count, and about comments
+that @mention them; e-mail for both where enabled."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 
-from jobs.models import Video
+from jobs.lib.timecodes import timecode_label
+from jobs.models import Mention, Video
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +27,12 @@ class Notices:
     items: list[dict[str, str]]  # finished since I was last told, each told once
 
 
-def take_notifications(*, user: User | AnonymousUser) -> Notices:
-    """One query for my live rows; a second write only when something finished."""
+def take_notifications(*, user: User | AnonymousUser, mentions: bool = True) -> Notices:
+    """One query for my live rows; a second write only when something finished.
+
+    `mentions`: also take comments that @mention me (one more query). Pages do, polls do not:
+    a poll's queries are budgeted (bench/p1_table_poll.py), and a mention waits for my next page.
+    """
     if isinstance(user, AnonymousUser):
         return Notices(0, [])
     fields = ("pk", "status", "submission", "prompt", "error_message", "notify_pending")
@@ -52,7 +60,43 @@ def take_notifications(*, user: User | AnonymousUser) -> Notices:
                 "url": video.get_absolute_url(),
             }
         )
+    if mentions:
+        items.extend(_take_mentions(user))
     return Notices(sum(1 for r in rows if r.is_active), items)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    one_line = " ".join(text.split())  # a toast or a mail header: one line
+    return one_line[:limit] + ("…" if len(one_line) > limit else "")
+
+
+def _take_mentions(user: User) -> list[dict[str, str]]:
+    """Comments that @mention me, not yet shown: each toasted once (Mention.seen_at).
+
+    One query on the partial index of unseen mentions; a write only when there are some.
+    """
+    unseen = list(
+        Mention.objects.filter(user=user, seen_at__isnull=True)
+        .select_related("comment__author")
+        .order_by("-pk")[:10]
+    )
+    if not unseen:
+        return []
+    Mention.objects.filter(pk__in=[m.pk for m in unseen]).update(seen_at=timezone.now())
+    items = []
+    for mention in unseen:
+        comment = mention.comment
+        who = comment.author.get_username() if comment.author else "Someone"
+        url = reverse("jobs:detail", args=[comment.video_id]) + f"#comment-{comment.pk}"
+        items.append(
+            {
+                "id": f"mention-{mention.pk}",
+                "level": "info",
+                "text": f"{who} mentioned you on #{comment.video_id}: “{_short(comment.body)}”",
+                "url": url,
+            }
+        )
+    return items
 
 
 def email_when_final(video: Video) -> None:
@@ -88,3 +132,38 @@ def send_final_email(video_id: int) -> bool:
         log.exception("could not e-mail the owner of video %s", video.pk)
         return False
     return True
+
+
+def send_mention_emails(mention_ids: list[int]) -> int:
+    """E-mail each person newly @named in a comment (if they have an address and the comment
+    still stands); returns how many were sent. Run by the task worker (tasks.email_mentions)."""
+    mentions = Mention.objects.filter(
+        pk__in=mention_ids[:50], comment__removed_at__isnull=True
+    ).select_related("user", "comment__author", "comment__video")
+    sent = 0
+    for mention in mentions:
+        if not mention.user.email:
+            continue
+        comment = mention.comment
+        context = {
+            "comment": comment,
+            "who": comment.author.get_username() if comment.author else "Someone",
+            "short": _short(comment.video.prompt),
+            "at": f" at {timecode_label(comment.timecode)}" if comment.timecode is not None else "",
+            "url": settings.SITE_URL
+            + reverse("jobs:detail", args=[comment.video_id])
+            + f"#comment-{comment.pk}",
+        }
+        subject = render_to_string("jobs/email/mention_subject.txt", context)
+        try:
+            send_mail(
+                " ".join(subject.split()),
+                render_to_string("jobs/email/mention_body.txt", context),
+                None,  # DEFAULT_FROM_EMAIL
+                [mention.user.email],
+            )
+        except Exception:  # one bad address or a mail server hiccup must not stop the rest
+            log.exception("could not e-mail mention %s", mention.pk)
+            continue
+        sent += 1
+    return sent

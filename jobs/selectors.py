@@ -53,6 +53,11 @@ SORT_COLUMNS = {
     "created": ("newest", "oldest"),
 }
 DESCENDING = {"newest", "-status", "-model"}
+# The table's review filter: URL value -> Video.review_state ("none": not in review, stored "").
+REVIEW_FILTERS = {
+    **{v: v for v in Video.ReviewState.values if v},
+    "none": Video.ReviewState.NONE,
+}
 # "#12" is video 12 only; a bare number is video 12 or a prompt containing it.
 ID_QUERY = re.compile(r"#?(\d{1,18})")
 
@@ -64,6 +69,7 @@ class TableFilters:
     mine: bool = False
     q: str = ""
     sort: str = "newest"
+    review: str = ""  # a Video.ReviewState value, or "none" for videos not in review
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -72,12 +78,14 @@ class TableFilters:
         if status not in {*Video.Status.values, "waiting", ""}:
             status = ""
         sort = params.get("sort", "newest")
+        review = params.get("review", "")
         return cls(
             status=status,
             model=params.get("model", "")[:100],
             mine=params.get("mine") == "1",
             q=params.get("q", "")[:200].strip(),
             sort=sort if sort in SORTS else "newest",
+            review=review if review in REVIEW_FILTERS else "",
         )
 
 
@@ -95,6 +103,8 @@ def videos_for_table(*, user: User, filters: TableFilters) -> QuerySet[Video]:
         qs = qs.filter(model=filters.model)
     if filters.q:
         qs = qs.filter(search_query(filters.q))
+    if filters.review:  # index video_review_recent
+        qs = qs.filter(review_state=REVIEW_FILTERS[filters.review])
     return qs.order_by(*SORTS[filters.sort])
 
 
@@ -209,6 +219,34 @@ def estimate_cost(provider: Provider, model: str, size: str, seconds: str) -> De
         return None
 
 
+# What an extension may add where the catalog names no clip lengths for the source's model and
+# size: the new segment's lengths the Videos API documents (4 to 20 seconds).
+EXTENSION_SECONDS = ("4", "8", "12", "16", "20")
+EXTEND_MAX_SECONDS = 20
+
+
+def extension_menu(source: Video) -> list[tuple[str, Decimal | None]]:
+    """The seconds an extension of `source` may add, each with its estimated cost.
+
+    Its model's clip lengths at its size in the catalog (up to EXTEND_MAX_SECONDS), or else the
+    documented ones. Only the added seconds are generated, so only they are priced.
+    """
+    entry = CatalogEntry.objects.filter(
+        provider_id=source.provider_id, model=source.model, size=source.size
+    ).first()
+    named = {str(s) for s in entry.seconds} if entry else set()
+    lengths = sorted(
+        (s for s in named if s.isdigit() and 0 < int(s) <= EXTEND_MAX_SECONDS), key=int
+    )
+    if not lengths:
+        lengths = list(EXTENSION_SECONDS)
+    return [(s, entry.price_per_second * int(s) if entry else None) for s in lengths]
+
+
+def extension_lengths(source: Video) -> list[str]:
+    return [seconds for seconds, _ in extension_menu(source)]
+
+
 def creatable_providers() -> QuerySet[Provider]:
     return Provider.objects.filter(enabled=True, can_create=True)
 
@@ -225,7 +263,9 @@ class FamilyNode:
 
     @property
     def diff(self) -> list[tuple[str, str]]:
-        if self.parent_prompt is None:
+        # An edit's or extension's prompt says what to change or add, not the whole scene:
+        # against its parent's it would read as everything deleted and rewritten.
+        if self.parent_prompt is None or self.video.kind in (Video.Kind.EDIT, Video.Kind.EXTENSION):
             return [("equal", self.video.prompt)]
         return prompt_diff(self.parent_prompt, self.video.prompt)
 
@@ -240,7 +280,8 @@ class Family:
 
 
 def family(video: Video) -> Family:
-    """The source chain up to the root, then every remix below `video`, as one nested tree.
+    """The source chain up to the root, then every remix, edit and extension below `video`, as
+    one nested tree.
 
     One query per generation (the chain upwards, then each level of remixes downwards), so the
     cost grows with the depth of the family, not with its size.

@@ -1,4 +1,4 @@
-"""Sending a recorded create or remix to the provider, exactly once per user action.
+"""Sending a recorded create, remix, edit or extension, exactly once per user action.
 
 A POST that may have reached the provider is never sent again blindly:
 
@@ -37,6 +37,7 @@ from jobs.provider.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from jobs.provider.ids import decode_litellm
 from jobs.provider.schema import RemoteVideo
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ UNUSABLE_ANSWER = (
 
 
 def send_submission(video: Video) -> None:
-    """Send (or, after a lost answer, first look up) the create/remix call of a claimed video."""
+    """Send (or, after a lost answer, first look up) the POST of a claimed video."""
     if video.submission == Video.Submission.PENDING:
         _send_once(video, maybe_created=False)
     elif video.provider.honours_idempotency:
@@ -200,9 +201,9 @@ def _find_lost_submission(
 ) -> tuple[RemoteVideo | None, str | None]:
     """Look for the job among the provider's newest ones: (the job, or None and a doubt).
 
-    Matches on prompt, model (creates) or source (remixes), and a created_at around when it was
-    sent; a job already linked to another row is somebody else's. The doubt, when not None,
-    says why its absence proves nothing.
+    Matches on prompt, model (creates) or source (remixes, edits, extensions), and a created_at
+    around when it was sent; a job already linked to another row is somebody else's. The
+    doubt, when not None, says why its absence proves nothing.
     """
     sent = _sent_at(video)
     since, until = sent - LOOKUP_WINDOW, timezone.now() + LOOKUP_WINDOW
@@ -237,10 +238,28 @@ def _imported_since(row: tuple[int, str], sent: datetime) -> bool:
 def _same_request(remote: RemoteVideo, video: Video) -> bool:
     if (remote.prompt or "").strip() != video.prompt.strip():
         return False
+    if video.kind in (Video.Kind.EDIT, Video.Kind.EXTENSION):
+        # The reference does not say that an edit or extension names its source (in
+        # remixed_from_video_id): one naming another source is not ours, one naming none may be.
+        named = remote.remixed_from_video_id
+        if named and not _same_source(named, video.remixed_from_video_id):
+            return False
+        if video.kind == Video.Kind.EXTENSION and remote.seconds not in ("", video.seconds):
+            return False  # an extension is as long as the source and the added part together
+        return remote.model in ("", video.model)
     if video.remixed_from_video_id:
-        return remote.remixed_from_video_id == video.remixed_from_video_id
+        return _same_source(remote.remixed_from_video_id, video.remixed_from_video_id)
     # A create: not a remix, and the model we asked for (where the provider says which).
     return not remote.remixed_from_video_id and remote.model in ("", video.model)
+
+
+def _same_source(named: str | None, ours: str) -> bool:
+    """Whether the source an answer names is the one we sent: LiteLLM names it by the
+    upstream's raw id, which our (LiteLLM) id of it carries inside."""
+    if not named:
+        return False
+    gateway = decode_litellm(ours)
+    return named == ours or (gateway is not None and named == gateway.raw)
 
 
 def _take(video: Video, remote: RemoteVideo) -> None:
@@ -262,8 +281,19 @@ def _fail_unusable(video: Video, why: str) -> None:
 
 def _send(client: ProviderClient, video: Video) -> RemoteVideo:
     key = str(video.idempotency_key)
-    if video.remixed_from_video_id:
-        return client.remix(video.remixed_from_video_id, video.prompt, idempotency_key=key)
+    source = video.remixed_from_video_id
+    if video.kind == Video.Kind.EDIT:
+        return client.edit(source, video.prompt, idempotency_key=key)
+    if video.kind == Video.Kind.EXTENSION:
+        if not video.added_seconds.isdigit():  # the service checks it; a hand-edited row
+            raise ProviderRejected(
+                "The seconds to add are not a whole number, so nothing was sent.",
+                code="invalid_added_seconds",
+            )
+        added = int(video.added_seconds)
+        return client.extend(source, video.prompt, added, model=video.model, idempotency_key=key)
+    if source:  # a remix (also one recorded before `kind` existed)
+        return client.remix(source, video.prompt, idempotency_key=key)
     reference = None
     if video.input_reference:
         video.input_reference.open("rb")

@@ -13,7 +13,7 @@ from functools import partial
 from django.db import transaction
 from django.tasks import task
 
-from jobs import tracker
+from jobs import notify, tracker
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +39,17 @@ def nudge(video_id: int) -> None:
         advance_video.enqueue(video_id)
     except Exception:  # a broken queue must not lose the job: the tracker will find it
         log.exception("could not enqueue video %s; the tracker will pick it up", video_id)
+
+
+@task()
+def email_mentions(mention_ids: list[int]) -> int:
+    """E-mail the people newly @named in a comment (jobs.notify; NOTIFY_BY_EMAIL)."""
+    return notify.send_mention_emails(mention_ids)
+
+
+def email_mentions_later(mention_ids: list[int]) -> None:
+    """Queue the mention e-mails (called after the comment's commit)."""
+    try:
+        email_mentions.enqueue(mention_ids)
+    except Exception:  # the toast still tells them; a broken queue loses only the e-mail
+        log.exception("could not enqueue the e-mail for mentions %s", mention_ids)

@@ -2,7 +2,21 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs.views import batches, create, files, imports, table, usage, videos
+from jobs.views import (
+    audit,
+    batches,
+    bulk,
+    collections,
+    create,
+    derive,
+    files,
+    imports,
+    review,
+    sharing,
+    table,
+    usage,
+    videos,
+)
 
 app_name = "jobs"
 urlpatterns = [
@@ -13,6 +27,8 @@ urlpatterns = [
     path("videos/new/options/", create.create_options, name="create-options"),
     path("videos/<int:pk>/", videos.video_detail, name="detail"),
     path("videos/<int:pk>/remix/", videos.remix, name="remix"),
+    path("videos/<int:pk>/edit/", derive.edit, name="edit"),
+    path("videos/<int:pk>/extend/", derive.extend, name="extend"),
     path("videos/<int:pk>/retry/", videos.retry, name="retry"),
     path("videos/<int:pk>/cancel/", videos.cancel, name="cancel"),
     path("videos/<int:pk>/delete/", videos.delete_confirm, name="delete-confirm"),
@@ -21,12 +37,32 @@ urlpatterns = [
     path("videos/<int:pk>/give-up/", videos.unconfirmed_give_up, name="give-up"),
     path("videos/<int:pk>/family/", videos.family, name="family"),
     path("compare/", videos.compare, name="compare"),
+    path("videos/<int:pk>/comments/", review.comments, name="comments"),
+    path("videos/<int:pk>/comments/new/", review.comment_create, name="comment-create"),
+    path("comments/<int:pk>/edit/", review.comment_edit, name="comment-edit"),
+    path("comments/<int:pk>/remove/", review.comment_remove, name="comment-remove"),
+    path("videos/<int:pk>/review/ask/", review.request_review, name="review-request"),
+    path("videos/<int:pk>/review/verdict/", review.verdict, name="review-verdict"),
+    path("reviews/", review.waiting, name="reviews"),
     path("videos/<int:pk>/batch/", batches.batch_remix, name="batch-new"),
     path("batches/", batches.batch_list, name="batches"),
     path("batches/<int:pk>/", batches.batch_detail, name="batch"),
     path("batches/<int:pk>/retry-failed/", batches.batch_retry_failed, name="batch-retry-failed"),
     path("import/", imports.import_videos, name="import"),
     path("usage/", usage.usage, name="usage"),
+    path("usage/export.csv", bulk.export_usage, name="export-usage"),
+    path("export.csv", bulk.export_table, name="export-table"),
+    path("bulk/", bulk.bulk, name="bulk"),
+    path("collections/", collections.collection_list, name="collections"),
+    path("collections/<int:pk>/", collections.collection_detail, name="collection"),
+    path("collections/<int:pk>/edit/", collections.collection_edit, name="collection-edit"),
+    path("collections/<int:pk>/delete/", collections.collection_delete, name="collection-delete"),
+    path("videos/<int:pk>/share/", sharing.share_video, name="share-video"),
+    path("collections/<int:pk>/share/", sharing.share_collection, name="share-collection"),
+    path("shares/<int:pk>/revoke/", sharing.revoke, name="share-revoke"),
+    path("s/<str:token>/", sharing.shared, name="shared"),
+    path("s/<str:token>/media/<int:pk>/<str:variant>", sharing.shared_media, name="shared-media"),
+    path("audit/", audit.audit_log, name="audit"),
     path("media/<path:path>", files.media, name="media"),
     path("webhooks/<int:provider_id>/", files.webhook, name="webhook"),
 ]

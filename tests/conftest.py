@@ -59,6 +59,31 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.server_close()
 
 
+# A webhook delivery as a receiver saw it: path, headers (lower-case names), raw body.
+type Delivery = tuple[str, dict[str, str], bytes]
+
+
+class RecordingHandler(StandInHandler):
+    """A webhook receiver that keeps every delivery and answers 204."""
+
+    deliveries: list[Delivery]  # set per server by `webhook_receiver`
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.deliveries.append((self.path, headers, body))
+        self.reply(204, "text/plain", b"")
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[tuple[str, list[Delivery]]]:
+    """A stand-in webhook receiver: its origin (no /v1) and the deliveries it got so far."""
+    got: list[Delivery] = []
+    handler = type("Recording", (RecordingHandler,), {"deliveries": got})
+    with serving(handler) as base:
+        yield base.removesuffix("/v1"), got
+
+
 # Everything a test may change, back to what the session started with (speed 40: a 4 s clip
 # finishes in ~0.5 s; short hangs so timeout faults stay cheap; 6 fps: encoding the clips was
 # half the suite's CPU time at 24 fps, and nothing here needs smooth motion).
@@ -89,6 +114,32 @@ def simulator(simulator_process: Simulator) -> Iterator[Simulator]:
     simulator_process.reset()
 
 
+@pytest.fixture(scope="session")
+def openrouter_simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """A second simulator for the session, speaking OpenRouter's video API under /api/v1."""
+    sim = start_simulator(
+        tmp_path_factory.mktemp("sim-openrouter"),
+        "--speed",
+        "40",
+        "--hang-seconds",
+        "3",
+        "--fps",
+        "6",
+        dialect="openrouter",
+    )
+    yield sim
+    stop_simulator(sim)
+
+
+@pytest.fixture
+def openrouter_simulator(openrouter_simulator_process: Simulator) -> Iterator[Simulator]:
+    """The OpenRouter-dialect simulator, reset to a clean state for each test."""
+    openrouter_simulator_process.reset()
+    openrouter_simulator_process.configure(**SIMULATOR_TEST_DEFAULTS)
+    yield openrouter_simulator_process
+    openrouter_simulator_process.reset()
+
+
 # --- Django fixtures -------------------------------------------------------------------------
 
 
@@ -116,6 +167,17 @@ def provider(db: None, simulator: Simulator) -> Provider:
     )
     seed_catalog(p)
     return p
+
+
+@pytest.fixture
+def openrouter_provider(db: None, openrouter_simulator: Simulator) -> Provider:
+    """The OpenRouter-dialect simulator as a provider, as `OPENROUTER_DEMO=1 make run` adds it:
+    no list, remix or delete, and its catalog read from its GET /videos/models."""
+    from jobs.services.demo import seed_openrouter_demo
+
+    provider, problem = seed_openrouter_demo(base_url=openrouter_simulator.base_url)
+    assert not problem, problem
+    return provider
 
 
 @pytest.fixture

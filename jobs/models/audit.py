@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from django.conf import settings
@@ -56,7 +57,9 @@ class AuditEvent(models.Model):
 
 
 def new_signing_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    # Standard base64, as Standard Webhooks specifies: url-safe "-" and "_" would be dropped
+    # by some receivers' decoders (Python's b64decode among them) and kept by others.
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class NotificationTarget(models.Model):

@@ -147,6 +147,8 @@ class Provider(models.Model):
             self.api_key,
             (5, settings.PROVIDER_TIMEOUT_SECONDS),
             settings.PROVIDER_MAX_RETRIES,
+            dialect=self.dialect,
+            routing_hint=self.routing_hint,
             deadline=settings.PROVIDER_DEADLINE_SECONDS,
             json_max_bytes=settings.PROVIDER_JSON_MAX_BYTES,
             list_max_bytes=settings.PROVIDER_LIST_MAX_BYTES,

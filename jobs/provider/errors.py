@@ -25,6 +25,10 @@ ROUTE_COLLECTION: Final = "/videos"
 ROUTE_VIDEO: Final = "/videos/{id}"
 ROUTE_CONTENT: Final = "/videos/{id}/content"
 ROUTE_REMIX: Final = "/videos/{id}/remix"
+ROUTE_EDITS: Final = "/videos/edits"
+ROUTE_EXTENSIONS: Final = "/videos/extensions"
+ROUTE_MODELS: Final = "/models"
+ROUTE_VIDEO_MODELS: Final = "/videos/models"  # OpenRouter's catalog of video models
 
 # A POST answered with one of these may still have created the job: 502/504 are a gateway
 # saying it lost the upstream's answer, and 409 is "a request with this Idempotency-Key is
@@ -38,6 +42,13 @@ NO_VIDEOS_API_MESSAGE: Final = "This provider does not offer the Videos API ({} 
 ERROR_BODY_LIMIT: Final = 64 * 1024
 
 _EXPIRED_RE: Final = re.compile(r"\bexpir", re.IGNORECASE)
+# new-api: 400 "Task is not completed yet"; the simulator: 400 video_not_ready, "content is only
+# available for completed videos"; others say "not ready" or "still processing".
+_NOT_READY_RE: Final = re.compile(
+    r"not[ _](?:yet[ _])?(?:completed|complete|ready|finished)|still[ _](?:processing|running|"
+    r"in[ _]progress|queued)|only available for completed",
+    re.IGNORECASE,
+)
 
 
 class ProviderError(Exception):
@@ -122,6 +133,22 @@ class NoVideosApi(ProviderRejected):
     """404 on the collection itself, or a non-API 404: the base URL is not a Videos API."""
 
 
+class NotOffered(ProviderRejected):
+    """The provider's dialect has no such endpoint (OpenRouter: list, remix, edit, delete, image
+    variants), or cannot take this input; known beforehand, so nothing was sent."""
+
+
+class NotReady(ProviderUnavailable):
+    """The content endpoint said the job is not completed yet (new-api's 400 "Task is not
+    completed yet"): try again later; not a failed download."""
+
+
+class VariantUnsupported(ProviderError):
+    """The provider does not serve this thumbnail/spritesheet: 404/400/415 on that variant, or
+    an answer that is not an image (LiteLLM sends the MP4 again, as video/mp4). Raised before the
+    body is read, so the wrong bytes are never downloaded. Never raised for the video itself."""
+
+
 def transport_error(
     method: str,
     route: str,
@@ -162,7 +189,8 @@ def status_error(
     status = response.status_code
     req_id = request_id(response)
     retry_after = parse_retry_after(response.headers)
-    envelope = _error_envelope(read_limited(response, ERROR_BODY_LIMIT))
+    raw_body = read_limited(response, ERROR_BODY_LIMIT)
+    envelope = error_envelope(raw_body)
     provider_message = redact(envelope.get("message") or "") if envelope else ""
     details: dict[str, Any] = {
         "status": status,
@@ -208,6 +236,11 @@ def status_error(
         ):
             return NoVideosApi(NO_VIDEOS_API_MESSAGE.format(f"{method} {route}"), **details)
         return NotFound(say("No video with this id exists at the provider (HTTP 404)"), **details)
+    if status == 400 and route == ROUTE_CONTENT and _says_not_ready(envelope, raw_body):
+        return NotReady(
+            say("The provider says the video is not completed yet; try again later (HTTP 400)"),
+            **details,
+        )
     if status == 410 or (status == 400 and route != ROUTE_COLLECTION and _says_expired(envelope)):
         # The reference expects a 400 "...expired" for expired assets; 410 is the HTTP way
         # (and what the simulator sends).
@@ -251,6 +284,14 @@ def _says_expired(envelope: dict[str, str | None] | None) -> bool:
     return bool(_EXPIRED_RE.search(text.replace("_", " ")))
 
 
+def _says_not_ready(envelope: dict[str, str | None] | None, body: bytes) -> bool:
+    if envelope:
+        text = f"{envelope.get('code') or ''} {envelope.get('message') or ''}"
+    else:  # some gateways answer {"message": ...} or plain text
+        text = body[:2000].decode("utf-8", "replace")
+    return bool(_NOT_READY_RE.search(text))
+
+
 def request_id(response: requests.Response) -> str | None:
     return response.headers.get("x-request-id") or response.headers.get("request-id")
 
@@ -275,7 +316,7 @@ def read_limited(response: requests.Response, limit: int) -> bytes:
     return bytes(buffer[:limit])
 
 
-def _error_envelope(body: bytes) -> dict[str, str | None] | None:
+def error_envelope(body: bytes) -> dict[str, str | None] | None:
     """`{"error": {message, type, param, code}}` -> its fields; None if the body is not one."""
     try:
         data = json.loads(body)

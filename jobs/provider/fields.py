@@ -80,3 +80,50 @@ def timestamp(value: object) -> datetime | None:
         return datetime.fromtimestamp(number, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+# Statuses as this dashboard knows them, whatever the gateway calls them (reference section 9:
+# new-api says "unknown" for states it does not map, Veo "processing", Runway "cancelled").
+STATUSES: Final = frozenset(
+    {"queued", "in_progress", "completed", "failed", "cancelled", "expired", "unknown"}
+)
+_STATUS_ALIASES: Final = {
+    "pending": "queued",
+    "submitted": "queued",
+    "not_started": "queued",
+    "processing": "in_progress",
+    "running": "in_progress",
+    "generating": "in_progress",
+    "succeeded": "completed",
+    "success": "completed",
+    "done": "completed",
+    "error": "failed",
+    "failure": "failed",
+    "canceled": "cancelled",
+}
+# The provider's own status string is kept for the record (and shown), cut to this length.
+RAW_STATUS_MAX_LENGTH: Final = 64
+# A download URL read from a provider's answer: longer ones are not taken.
+URL_MAX_LENGTH: Final = 2048
+
+
+def normal_status(raw: str | None) -> str:
+    """One of STATUSES: "Processing", "in-progress" and "IN_PROGRESS" are one state."""
+    if not raw:
+        return "unknown"
+    key = raw.strip().lower().replace("-", "_").replace(" ", "_")
+    key = _STATUS_ALIASES.get(key, key)
+    return key if key in STATUSES else "unknown"
+
+
+def http_url(value: object) -> str | None:
+    """An absolute http(s) URL with a host, at most URL_MAX_LENGTH long; anything else None."""
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > URL_MAX_LENGTH or any(ord(ch) < 0x21 for ch in url):
+        return None
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or rest[0] in "/?#":
+        return None
+    return url

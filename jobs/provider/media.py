@@ -21,8 +21,12 @@ from jobs.provider.deadline import Deadline, DeadlineExceeded
 from jobs.provider.deadline import deadline as deadline_guard
 from jobs.provider.errors import (
     ROUTE_CONTENT,
+    AssetsExpired,
     InvalidAnswer,
+    NotReady,
+    ProviderError,
     ProviderUnavailable,
+    VariantUnsupported,
     request_id,
     status_error,
 )
@@ -32,6 +36,9 @@ from jobs.provider.transport import Transport, human_size
 
 # 301/302/303 turn into a GET in browsers; ours already is one, so all five mean "fetch there".
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+
+# A variant answered with one of these is one the provider does not serve (not a failure).
+UNSUPPORTED_VARIANT_STATUSES: Final = frozenset({400, 404, 415})
 
 # Variant -> (the media type prefix it must come as, that kind in words).
 VARIANT_MEDIA: Final = {
@@ -95,39 +102,32 @@ def host_is_private(url: str) -> bool:
 
 
 def check_redirect(
-    response: requests.Response, target: str, *, variant: str, allow_private: bool
+    response: requests.Response | None,
+    target: str,
+    *,
+    variant: str,
+    allow_private: bool,
+    how: str = "redirected the {} download to",
 ) -> None:
-    """Refuse a redirect to anything but a public http(s) address (unless allowed)."""
+    """Refuse a redirect (or a URL named in an answer: `response` None) to anything but a
+    public http(s) address (unless allowed)."""
+    said = "The provider " + how.format(variant)
     scheme, host, port = origin(target)
     if scheme not in ("http", "https"):
-        raise _refused(
-            response,
-            f"The provider redirected the {variant} download to a {scheme or 'schemeless'} "
-            "URL, not http(s); refused",
-        )
+        raise _refused(response, f"{said} a {scheme or 'schemeless'} URL, not http(s); refused")
     if not host:
-        raise _refused(
-            response,
-            f"The provider redirected the {variant} download to a URL without a host; refused",
-        )
+        raise _refused(response, f"{said} a URL without a host; refused")
     if allow_private:
         return
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
-        raise _unavailable(
-            response,
-            f"The provider redirected the {variant} download to {host}, which could not be "
-            "resolved",
-        ) from exc
+        raise _unavailable(response, f"{said} {host}, which could not be resolved") from exc
     for address in addresses:
         reason = forbidden_reason(address)
         if reason:
             shown = host if host == address else f"{host} ({address})"
-            raise _refused(
-                response,
-                f"The provider redirected the {variant} download to {shown}, {reason}; refused",
-            )
+            raise _refused(response, f"{said} {shown}, {reason}; refused")
 
 
 def download(
@@ -142,10 +142,16 @@ def download(
     max_redirects: int,
     allow_private: bool,
     chunk_size: int,
+    named: bool = False,
 ) -> DownloadResult:
-    """See `ProviderClient.download`."""
+    """See `ProviderClient.download`. `named`: `url` came from the provider's answer (a
+    `content_url`), so it is checked like a redirect before it is requested."""
     if variant not in VARIANT_MEDIA:
         raise ValueError(f"Unknown variant {variant!r}; expected one of {sorted(VARIANT_MEDIA)}")
+    if named:
+        check_redirect(
+            None, url, variant=variant, allow_private=allow_private, how="named for the {} file"
+        )
     with deadline_guard(deadline if deadline is not None else http.deadline) as guard:
         response = _follow(http, url, variant, guard, max_redirects, allow_private)
         with response:
@@ -181,7 +187,7 @@ def _follow(
             return response
         with response:
             if response.status_code not in REDIRECT_STATUSES or not location:
-                raise status_error("GET", ROUTE_CONTENT, response, redact=http.redact)
+                raise _status_error(http, response, variant)
             if hop == max_redirects:
                 raise _refused(
                     response,
@@ -192,6 +198,24 @@ def _follow(
             check_redirect(response, target, variant=variant, allow_private=allow_private)
         url = target
     raise AssertionError("unreachable: the last hop returns or raises")
+
+
+def _status_error(http: Transport, response: requests.Response, variant: str) -> ProviderError:
+    """A refused download; a thumbnail or spritesheet refused is one the provider lacks."""
+    error = status_error("GET", ROUTE_CONTENT, response, redact=http.redact)
+    if (
+        variant != "video"
+        and response.status_code in UNSUPPORTED_VARIANT_STATUSES
+        and not isinstance(error, AssetsExpired | NotReady)
+    ):
+        return VariantUnsupported(
+            f"The provider does not serve the {variant} (HTTP {response.status_code}: "
+            f"{error.message})",
+            status=response.status_code,
+            code=error.code,
+            request_id=error.request_id,
+        )
+    return error
 
 
 def _check_media(
@@ -206,6 +230,14 @@ def _check_media(
             response, f"The provider answered GET {ROUTE_CONTENT} with {mime} instead of media"
         )
     prefix, kind = VARIANT_MEDIA[variant]
+    if not mime.startswith(prefix) and variant != "video":
+        # LiteLLM drops `variant` and answers the MP4 as video/mp4: never download it again.
+        raise VariantUnsupported(
+            f"The provider answered the {variant} download with {mime or 'no content type'}, "
+            f"not {kind}",
+            status=response.status_code,
+            request_id=request_id(response),
+        )
     if not mime.startswith(prefix):
         raise _refused(
             response,
@@ -285,11 +317,15 @@ def _too_slow(
     )
 
 
-def _refused(response: requests.Response, message: str) -> InvalidAnswer:
+def _refused(response: requests.Response | None, message: str) -> InvalidAnswer:
+    if response is None:
+        return InvalidAnswer(message)
     return InvalidAnswer(message, status=response.status_code, request_id=request_id(response))
 
 
-def _unavailable(response: requests.Response, message: str) -> ProviderUnavailable:
+def _unavailable(response: requests.Response | None, message: str) -> ProviderUnavailable:
+    if response is None:
+        return ProviderUnavailable(message)
     return ProviderUnavailable(
         message, status=response.status_code, request_id=request_id(response)
     )

@@ -11,6 +11,7 @@ import builtins
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final, overload
 
 from jobs.provider.errors import InvalidAnswer, ProviderUnavailable
@@ -20,18 +21,23 @@ from jobs.provider.fields import (
     ID_MAX_LENGTH,
     MODEL_MAX_LENGTH,
     PROMPT_MAX_LENGTH,
+    RAW_STATUS_MAX_LENGTH,
     SECONDS_MAX_LENGTH,
     SIZE_MAX_LENGTH,
     STATUS_MAX_LENGTH,
+    as_number,
     as_text,
+    http_url,
     kind,
+    normal_status,
     progress,
     timestamp,
 )
 
 logger = logging.getLogger(__name__)
 
-TERMINAL_STATUSES: Final = frozenset({"completed", "failed"})
+# Final states: nothing changes after them. "unknown" is not one (it keeps being polled).
+TERMINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled", "expired"})
 
 # Field -> (its name in messages, with an article; the longest value accepted).
 _BOUNDS: Final[dict[str, tuple[str, int | None]]] = {
@@ -39,6 +45,7 @@ _BOUNDS: Final[dict[str, tuple[str, int | None]]] = {
     "object_type": ("an object type", None),
     "model": ("a model", MODEL_MAX_LENGTH),
     "status": ("a status", STATUS_MAX_LENGTH),
+    "raw_status": ("a status", None),  # cut to RAW_STATUS_MAX_LENGTH instead
     "prompt": ("a prompt", PROMPT_MAX_LENGTH),
     "size": ("a size", SIZE_MAX_LENGTH),
     "seconds": ("a clip length (seconds)", SECONDS_MAX_LENGTH),
@@ -70,10 +77,33 @@ def checked(name: str, value: str | None) -> str | None:
     return value
 
 
-def _cut(message: str | None) -> str | None:
-    if message is None or len(message) <= ERROR_MESSAGE_MAX_LENGTH:
+def _cut(message: str | None, limit: int = ERROR_MESSAGE_MAX_LENGTH) -> str | None:
+    if message is None or len(message) <= limit:
         return message
-    return message[: ERROR_MESSAGE_MAX_LENGTH - 1] + "…"
+    return message[: limit - 1] + "…"
+
+
+def _content_url(data: dict[str, Any]) -> str | None:
+    """Where the finished MP4 is, when the answer says (new-api `metadata.url`, `url`,
+    OpenRouter `unsigned_urls`): the first absolute http(s) URL found."""
+    metadata = data.get("metadata")
+    urls = data.get("unsigned_urls")
+    candidates = [
+        metadata.get("url") if isinstance(metadata, dict) else None,
+        data.get("url"),
+        urls[0] if isinstance(urls, builtins.list) and urls else None,
+    ]
+    return next((url for url in map(http_url, candidates) if url), None)
+
+
+def _error(error: object) -> tuple[str | None, str | None]:
+    """(code, message) from `{code, message}`, `{message, type}` (new-api) or a plain string."""
+    if isinstance(error, dict):
+        code = as_text(error.get("code")) or as_text(error.get("type"))
+        return code, as_text(error.get("message"))
+    if isinstance(error, str) and error:
+        return None, error
+    return None, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +111,9 @@ class RemoteVideo:
     """The provider's Video object, parsed leniently (gateways omit and add fields).
 
     Strings the spec marks required are `str` ("" when a gateway left them out); nullable ones
-    are `str | None`. `status` is the provider's raw string, even an unknown one: the service
-    layer decides what an unknown status means.
+    are `str | None`. `status` is normalised to one of `fields.STATUSES` (gateways say
+    "pending", "processing", "canceled"…; what is not recognised is "unknown"), and
+    `raw_status` keeps the provider's own word. Ids are opaque strings.
     """
 
     id: str
@@ -90,6 +121,11 @@ class RemoteVideo:
     model: str = ""
     status: str = ""
     progress: int = 0
+    raw_status: str = ""
+    # False when the answer had no progress field (new-api, OpenRouter): 0 is then a guess.
+    progress_known: bool = True
+    # The finished MP4 at a URL the answer named, instead of (or as well as) /content.
+    content_url: str | None = None
     created_at: datetime | None = None
     completed_at: datetime | None = None
     expires_at: datetime | None = None
@@ -106,7 +142,7 @@ class RemoteVideo:
 
     @property
     def is_terminal(self) -> bool:
-        """True for `completed`/`failed` only; an unknown status is not assumed to be final."""
+        """Completed, failed, cancelled or expired; "unknown" is not assumed to be final."""
         return self.status in TERMINAL_STATUSES
 
     @classmethod
@@ -118,18 +154,22 @@ class RemoteVideo:
         video_id = as_text(data.get("id"))
         if not video_id:
             raise ProviderUnavailable("The provider sent a video without an id")
-        error = data.get("error")
-        error_code = error_message = None
-        if isinstance(error, dict):
-            error_code, error_message = as_text(error.get("code")), as_text(error.get("message"))
-        elif isinstance(error, str) and error:
-            error_message = error
+        error_code, error_message = _error(data.get("error"))
+        raw_status = checked("raw_status", as_text(data.get("status")) or "")
+        status = normal_status(raw_status)
+        progress_known = as_number(data.get("progress")) is not None
+        percent = progress(data.get("progress"))
+        if not progress_known and status == "completed":
+            percent = 100  # finished is all the way, whether or not the gateway says so
         return cls(
             id=checked("id", video_id),
             object_type=checked("object_type", as_text(data.get("object")) or "video"),
             model=checked("model", as_text(data.get("model")) or ""),
-            status=checked("status", as_text(data.get("status")) or ""),
-            progress=progress(data.get("progress")),
+            status=checked("status", status),
+            progress=percent,
+            raw_status=_cut(raw_status, RAW_STATUS_MAX_LENGTH) or "",
+            progress_known=progress_known,
+            content_url=_content_url(data),
             created_at=timestamp(data.get("created_at")),
             completed_at=timestamp(data.get("completed_at")),
             expires_at=timestamp(data.get("expires_at")),
@@ -162,14 +202,45 @@ class DownloadResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
-    """What `ProviderClient.check()` learnt: the Videos API answered, and could it list?"""
+class ModelInfo:
+    """One model from the provider's catalog (GET /models, OpenRouter GET /videos/models)."""
 
-    can_list: bool  # False: a gateway that needs a model/provider hint to list (LiteLLM)
-    message: str
-    newest: RemoteVideo | None
-    request_id: str | None
+    id: str
+    durations: tuple[int, ...] = ()  # clip lengths in seconds it allows; () = not said
+    sizes: tuple[str, ...] = ()  # "1280x720"…; () = not said
+    price_per_second: Decimal | None = None  # dollars; None = not said (the highest, if several)
+    # Prices that differ by size (OpenRouter prices per resolution): (size, dollars a second).
+    size_prices: tuple[tuple[str, Decimal], ...] = ()
+
+    def price_for(self, size: str) -> Decimal | None:
+        """Dollars a second at this size: its own price where the provider named one."""
+        return dict(self.size_prices).get(size, self.price_per_second)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing `ProviderClient.check()` found out, in words."""
+
+    capability: str  # key, list, create, remix, edit, extend, delete, variants, idempotency, models
+    works: bool | None  # None: could not tell without a paid job, or the answer was ambiguous
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReport:
+    """What `ProviderClient.check()` learnt, without ever creating a paid job."""
+
+    key_accepted: bool | None
+    findings: builtins.list[Finding]
+    # Provider field -> value, only for what was verified (can_list, can_remix, can_edit,
+    # can_extend, can_delete, serves_variants).
+    suggested: dict[str, bool]
+    message: str  # one sentence
     elapsed: float  # seconds
+    models: builtins.list[ModelInfo] = field(default_factory=builtins.list)
+
+    def finding(self, capability: str) -> Finding | None:
+        return next((f for f in self.findings if f.capability == capability), None)
 
 
 def parse_page(body: Any) -> VideoPage:

@@ -8,8 +8,9 @@ the API key is scrubbed from anything the provider says back.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ from jobs.provider.errors import (
 )
 from jobs.provider.fields import as_number
 from jobs.provider.retry import RETRY_METHODS, RETRY_STATUSES, VideosRetry
+from jobs.provider.schema import RemoteVideo
 
 REDACTED: Final = "[redacted]"
 # Any run of this many characters of the key counts as (part of) the key when echoed back.
@@ -259,3 +261,50 @@ class Transport:
 
     def redact(self, text: str) -> str:
         return redact(text, self._api_key, self._pieces)
+
+
+# --- reading answers ---------------------------------------------------------------------------
+
+
+def json_body(
+    response: requests.Response,
+    body: bytes,
+    method: str,
+    route: str,
+    *,
+    allow_empty: bool = False,
+) -> Any:
+    """The answer's JSON; a body that is not JSON is `ProviderUnavailable` (a proxy's page)."""
+    if allow_empty and not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        mime = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise ProviderUnavailable(
+            f"The provider answered {method} {route} with a body that is not JSON ({mime})",
+            status=response.status_code,
+            request_id=request_id(response),
+        ) from None
+
+
+def parsed[T](parse: Callable[[Any], T], data: Any, response: requests.Response) -> T:
+    """`parse(data)`; a refused field says which answer it came in (status, request id)."""
+    try:
+        return parse(data)
+    except InvalidAnswer as exc:
+        exc.status = exc.status or response.status_code
+        exc.request_id = exc.request_id or request_id(response)
+        raise
+
+
+def created(response: requests.Response, body: bytes, route: str) -> RemoteVideo:
+    """The Video a POST answered (OpenRouter's 202 `{id, polling_url, status}` included)."""
+    try:
+        return parsed(RemoteVideo.from_json, json_body(response, body, "POST", route), response)
+    except ProviderUnavailable as exc:
+        # The provider said 2xx, so the job probably exists, but we cannot tell its id.
+        exc.outcome_unknown = True
+        exc.status = exc.status or response.status_code
+        exc.request_id = exc.request_id or request_id(response)
+        raise

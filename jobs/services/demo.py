@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from jobs.models import CatalogEntry, Provider
+from jobs.services.catalog import fill_catalog
 from jobs.services.imports import SyncResult, sync_provider
 
 # OpenAI's list prices before the 2026-09-24 shutdown (per second of output).
@@ -55,6 +56,9 @@ def seed_demo(*, username: str, base_url: str, sync: bool = True) -> Demo:
             "base_url": base_url,
             "api_key_env": settings.PROVIDER_DEFAULT_API_KEY_ENV,
             "is_default": True,
+            # The simulator has every variant of the API the dashboard uses.
+            "can_edit": True,
+            "can_extend": True,
         },
     )
     if provider.base_url != base_url:
@@ -68,6 +72,35 @@ def seed_demo(*, username: str, base_url: str, sync: bool = True) -> Demo:
         except ValidationError as exc:
             error = " ".join(exc.messages)
     return Demo(username, password, provider, created, synced, error)
+
+
+OPENROUTER_DEMO_NAME = "OpenRouter simulator"
+
+
+def seed_openrouter_demo(*, base_url: str) -> tuple[Provider, str]:
+    """The simulator in OpenRouter's dialect as a second provider (`OPENROUTER_DEMO=1 make
+    run`), its catalog read from its GET /videos/models. Returns the provider and, if the
+    catalog could not be read, why (in words)."""
+    provider, _ = Provider.objects.update_or_create(
+        name=OPENROUTER_DEMO_NAME,
+        defaults={
+            "dialect": Provider.Dialect.OPENROUTER,
+            "base_url": base_url,
+            "api_key_env": settings.PROVIDER_DEFAULT_API_KEY_ENV,
+            # What OpenRouter's video API lacks: list, remix, edits, delete, image variants.
+            "can_remix": False,
+            "can_edit": False,
+            "can_extend": True,  # previous_job_id continues a completed job
+            "can_list": False,
+            "can_delete": False,
+            "serves_variants": False,
+        },
+    )
+    try:
+        fill_catalog(provider=provider)  # a price per size, as its models endpoint gives them
+    except ValidationError as exc:
+        return provider, " ".join(exc.messages)
+    return provider, ""
 
 
 def _ensure_admin(username: str) -> str:

@@ -6,12 +6,14 @@ ValidationError. Running either twice imports nothing new.
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs import lifecycle, tasks
@@ -23,6 +25,7 @@ from jobs.provider.errors import (
     ProviderError,
     ProviderRejected,
 )
+from jobs.provider.ids import decode_litellm, encode_litellm
 from jobs.provider.schema import RemoteVideo
 from jobs.selectors import estimate_cost
 
@@ -61,14 +64,28 @@ def import_one(*, provider: Provider, video_id: str) -> tuple[Video, bool]:
     for _ in range(IMPORT_SOURCE_DEPTH):
         if current.source_id or not current.remixed_from_video_id:
             break
-        try:
-            remote = provider.client().retrieve(current.remixed_from_video_id)
-        except ProviderError as exc:  # deleted or expired upstream: the remix still counts
-            log.info("source %s of %s not imported: %s", current.remixed_from_video_id, video, exc)
+        remote = _retrieve_source(provider, current)
+        if remote is None:  # deleted or expired upstream: the remix still counts
             break
         current, _ = adopt(provider, remote)
     video.refresh_from_db()
     return video, created
+
+
+def _retrieve_source(provider: Provider, remix: Video) -> RemoteVideo | None:
+    """The remix's source from the provider. Through LiteLLM the source is named by its raw
+    upstream id, which LiteLLM only knows wrapped like the remix's own id: that is asked first."""
+    source_id = remix.remixed_from_video_id
+    ids = [source_id]
+    wrapped = decode_litellm(remix.video_id or "")
+    if wrapped is not None and decode_litellm(source_id) is None:
+        ids.insert(0, encode_litellm(wrapped.provider, wrapped.model_id, source_id))
+    for candidate in ids:
+        try:
+            return provider.client().retrieve(candidate)
+        except ProviderError as exc:
+            log.info("source %s of %s not imported: %s", candidate, remix, exc)
+    return None
 
 
 def sync_provider(*, provider: Provider, limit: int = 100) -> SyncResult:
@@ -115,11 +132,7 @@ def adopt(provider: Provider, remote: RemoteVideo) -> tuple[Video, bool]:
     existing = Video.objects.filter(provider=provider, video_id=remote.id).first()
     if existing is not None:
         return existing, False
-    source = None
-    if remote.remixed_from_video_id:
-        source = Video.objects.filter(
-            provider=provider, video_id=remote.remixed_from_video_id
-        ).first()
+    source = find_source(provider, remote.remixed_from_video_id or "")
     try:
         with transaction.atomic():
             video = Video.objects.create(
@@ -132,6 +145,8 @@ def adopt(provider: Provider, remote: RemoteVideo) -> tuple[Video, bool]:
                 seconds=remote.seconds or "",
                 source=source,
                 remixed_from_video_id=remote.remixed_from_video_id or "",
+                # All a Video object tells of its origin is remixed_from_video_id.
+                kind=Video.Kind.REMIX if remote.remixed_from_video_id else Video.Kind.CREATE,
                 requested_at=remote.created_at or timezone.now(),
                 cost_estimate=estimate_cost(
                     provider, remote.model or "", remote.size or "", remote.seconds or ""
@@ -146,8 +161,44 @@ def adopt(provider: Provider, remote: RemoteVideo) -> tuple[Video, bool]:
                 tasks.nudge_on_commit(video.pk)
     except IntegrityError:  # a concurrent import won
         return Video.objects.get(provider=provider, video_id=remote.id), False
+    # Remixes already here that were waiting for this source: by its id, or (through LiteLLM)
+    # by the upstream's raw id that its LiteLLM id wraps.
+    names = [remote.id] + ([wrapped.raw] if (wrapped := decode_litellm(remote.id)) else [])
     Video.objects.filter(
-        provider=provider, remixed_from_video_id=remote.id, source__isnull=True
+        provider=provider, remixed_from_video_id__in=names, source__isnull=True
     ).update(source=video)
     video.refresh_from_db()
     return video, True
+
+
+def find_source(provider: Provider, source_id: str) -> Video | None:
+    """The local video a remix names as its source, by the provider's id; or, when LiteLLM
+    answered the upstream's raw id, the one whose LiteLLM id wraps that raw id."""
+    if not source_id:
+        return None
+    exact = Video.objects.filter(provider=provider, video_id=source_id).first()
+    if exact is not None or decode_litellm(source_id) is not None:
+        return exact
+    # A LiteLLM id ends with the base64 of ";video_id:<raw>", aligned to one of three offsets
+    # (the prefix's length mod 3 is unknown); the decode below confirms each candidate, as
+    # SQLite's LIKE also matches other cases.
+    tail = f";video_id:{source_id}".encode()
+    endings = Q()
+    for skip in range(3):
+        ending = base64.b64encode(tail[skip:]).decode()
+        endings |= Q(video_id__endswith=ending) | Q(video_id__endswith=ending.rstrip("="))
+    for candidate in Video.objects.filter(endings, provider=provider).order_by("pk")[:20]:
+        wrapped = decode_litellm(candidate.video_id or "")
+        if wrapped is not None and wrapped.raw == source_id:
+            return candidate
+    return None
+
+
+def missing_source(video: Video) -> str:
+    """What to tell the user when a remix's source is not in the dashboard ("" when it is)."""
+    if video.source_id or not video.remixed_from_video_id:
+        return ""
+    return (
+        f"Its source video {video.remixed_from_video_id} is not in the dashboard; "
+        "import it to link them."
+    )

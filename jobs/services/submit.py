@@ -1,4 +1,4 @@
-"""Recording what a user asks for: create, remix, a batch of remixes, a retry.
+"""Recording what a user asks for: create, remix, edit, extension, a batch of remixes, a retry.
 
 The row is written before any HTTP call, so the prompt is never lost; the web request does not
 talk to the provider at all (the worker does), so it never waits on provider retries. Each
@@ -22,19 +22,98 @@ from jobs import lifecycle, tasks
 from jobs.lib.images import check_reference_image
 from jobs.lib.prompts import BATCH_MAX_JOBS, clean_prompt
 from jobs.models import Batch, CatalogEntry, Provider, StatusChange, Video
-from jobs.selectors import estimate_cost
+from jobs.selectors import estimate_cost, extension_lengths
+from jobs.services.audit import record
 from jobs.services.budgets import check_budget
+
+# What each kind of job asks of the provider (Provider.require), and its name in messages.
+CAPABILITY = {
+    Video.Kind.CREATE: "create",
+    Video.Kind.REMIX: "remix",
+    Video.Kind.EDIT: "edit",
+    Video.Kind.EXTENSION: "extend",
+}
+WHAT = {
+    Video.Kind.CREATE: "video",
+    Video.Kind.REMIX: "remix",
+    Video.Kind.EDIT: "edit",
+    Video.Kind.EXTENSION: "extension",
+}
+VERB = {Video.Kind.REMIX: "remixed", Video.Kind.EDIT: "edited", Video.Kind.EXTENSION: "extended"}
+
+
+def derive_refusal(source: Video, kind: str) -> str:
+    """Why `source` cannot be remixed, edited or extended (kind), in words; "" if it can."""
+    try:
+        source.provider.require(CAPABILITY[Video.Kind(kind)])
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    if source.status != Video.Status.COMPLETED or not source.video_id:
+        return f"Only a completed video can be {VERB[Video.Kind(kind)]}."
+    return ""
+
+
+def derive_refusals(video: Video) -> dict[str, str] | None:
+    """For a completed video's page: {"edit": words or "", "extend": …}; None otherwise."""
+    if video.status != Video.Status.COMPLETED:
+        return None
+    return {
+        "edit": derive_refusal(video, Video.Kind.EDIT),
+        "extend": derive_refusal(video, Video.Kind.EXTENSION),
+    }
 
 
 def submit_remix(
     *, user: User, source: Video, prompt: str, key: uuid.UUID, batch: Batch | None = None
 ) -> Video:
     """Record a remix of a completed video and queue its submission."""
+    return _derive(
+        user=user, source=source, kind=Video.Kind.REMIX, prompt=prompt, key=key, batch=batch
+    )
+
+
+def submit_edit(*, user: User, source: Video, prompt: str, key: uuid.UUID) -> Video:
+    """Record an edit of a completed video (POST /videos/edits) and queue its submission."""
+    return _derive(user=user, source=source, kind=Video.Kind.EDIT, prompt=prompt, key=key)
+
+
+def submit_extension(
+    *, user: User, source: Video, prompt: str, seconds: str, key: uuid.UUID
+) -> Video:
+    """Record an extension of a completed video by `seconds` more (POST /videos/extensions).
+
+    Its `seconds` is the stitched total (the source's plus the added part), as the provider
+    reports it; the cost counts only the added seconds, the part that is generated.
+    """
+    return _derive(
+        user=user,
+        source=source,
+        kind=Video.Kind.EXTENSION,
+        prompt=prompt,
+        key=key,
+        added=str(seconds).strip(),
+    )
+
+
+def _derive(
+    *,
+    user: User,
+    source: Video,
+    kind: Video.Kind,
+    prompt: str,
+    key: uuid.UUID,
+    added: str = "",
+    batch: Batch | None = None,
+) -> Video:
+    """A remix, edit or extension of a completed video: same model and size as the source."""
     prompt = clean_prompt(prompt)
+    if refusal := derive_refusal(source, kind):
+        raise ValidationError(refusal)
+    if kind == Video.Kind.EXTENSION and added not in (lengths := extension_lengths(source)):
+        raise ValidationError(
+            {"seconds": f"An extension of {source.model} adds {_one_of(lengths)} seconds."}
+        )
     provider = source.provider
-    provider.require("remix")
-    if source.status != Video.Status.COMPLETED or not source.video_id:
-        raise ValidationError("Only a completed video can be remixed.")
     return _record(
         user=user,
         key=key,
@@ -42,15 +121,34 @@ def submit_remix(
         batch=batch,
         defaults={
             "source": source,
+            "kind": kind,
             "prompt": prompt,
             "model": source.model,
             "size": source.size,
-            "seconds": source.seconds,
+            "seconds": stitched_seconds(source.seconds, added) if added else source.seconds,
+            "added_seconds": added,
             "remixed_from_video_id": source.video_id,
-            "cost_estimate": estimate_cost(provider, source.model, source.size, source.seconds)
+            "cost_estimate": estimate_cost(
+                provider, source.model, source.size, added or source.seconds
+            )
             or Decimal("0"),
         },
     )
+
+
+def _one_of(lengths: list[str]) -> str:
+    """The allowed lengths in words: "4", or "one of 4, 8 or 12"."""
+    if len(lengths) == 1:
+        return lengths[0]
+    return "one of " + ", ".join(lengths[:-1]) + f" or {lengths[-1]}"
+
+
+def stitched_seconds(source_seconds: str, added: str) -> str:
+    """An extension's length: the source's plus the added part (the provider's own figure
+    replaces it once it answers; a source whose length is not a number keeps that)."""
+    if source_seconds.isdigit():
+        return str(int(source_seconds) + int(added))
+    return source_seconds
 
 
 def submit_create(
@@ -153,10 +251,17 @@ def retry_video(*, user: User, video: Video, key: uuid.UUID, prompt: str | None 
     prompt = video.prompt if prompt is None else clean_prompt(prompt)
     provider = video.provider
     remixed_from = video.remixed_from_video_id or (video.source.video_id if video.source else "")
-    provider.require("remix" if video.is_derived else "create")
+    kind = retry_kind(video)
+    provider.require(CAPABILITY[kind])  # the same kind again: an edit is retried as an edit
     if video.is_derived and not remixed_from:
-        raise ValidationError("The source of this remix is unknown, so it cannot be retried.")
-    cost = estimate_cost(provider, video.model, video.size, video.seconds)
+        raise ValidationError(
+            f"The source of this {WHAT[kind]} is unknown, so it cannot be retried."
+        )
+    if kind == Video.Kind.EXTENSION and not video.added_seconds.isdigit():
+        raise ValidationError("How long this extension was to be is unknown; extend it anew.")
+    # An extension is priced by the seconds it adds, not by the stitched total.
+    billed = video.added_seconds if kind == Video.Kind.EXTENSION else video.seconds
+    cost = estimate_cost(provider, video.model, video.size, billed)
     try:
         with transaction.atomic():  # the worker hears of it only once the image is copied too
             new = _record(
@@ -170,6 +275,8 @@ def retry_video(*, user: User, video: Video, key: uuid.UUID, prompt: str | None 
                     "size": video.size,
                     "seconds": video.seconds,
                     "source": video.source,
+                    "kind": kind,
+                    "added_seconds": video.added_seconds if kind == Video.Kind.EXTENSION else "",
                     "remixed_from_video_id": remixed_from or "",
                     "cost_estimate": video.cost_estimate if cost is None else cost,
                     "retry_of": video,
@@ -184,6 +291,15 @@ def retry_video(*, user: User, video: Video, key: uuid.UUID, prompt: str | None 
             raise
         return earlier
     return new
+
+
+def retry_kind(video: Video) -> Video.Kind:
+    """What a retry of `video` makes: its own kind (rows imported or made before `kind`
+    existed say "create" for a remix: their source tells)."""
+    kind = Video.Kind(video.kind)
+    if kind == Video.Kind.CREATE and video.is_derived:
+        return Video.Kind.REMIX
+    return kind
 
 
 def _copy_reference(video: Video, new: Video) -> None:
@@ -244,7 +360,10 @@ def _record(
     with transaction.atomic():
         if not Video.objects.filter(idempotency_key=key).exists():
             # A resubmitted form finds its job: nothing new is spent, so no budget check.
-            what = "remix" if defaults.get("remixed_from_video_id") else "video"
+            kind = defaults.get("kind") or (
+                Video.Kind.REMIX if defaults.get("remixed_from_video_id") else Video.Kind.CREATE
+            )
+            what = WHAT[Video.Kind(kind)]
             check_budget(user=user, cost=defaults.get("cost_estimate") or Decimal("0"), what=what)
         video, created = Video.objects.get_or_create(
             idempotency_key=key,
@@ -260,6 +379,7 @@ def _record(
             raise PermissionDenied("That form belongs to somebody else.")
         if created:
             lifecycle.open_charge(video)
+            record(user, "retried" if video.retry_of_id else "submitted", video, kind=video.kind)
             lifecycle.history(
                 video,
                 "",

@@ -50,7 +50,7 @@ def media(request: HttpRequest, path: str) -> HttpResponseBase:
     return response
 
 
-@csrf_exempt  # authenticated by the Standard Webhooks signature instead
+@csrf_exempt  # authenticated by the provider's signature instead (Standard Webhooks or OpenRouter)
 @login_not_required
 @require_POST
 def webhook(request: HttpRequest, provider_id: int) -> HttpResponse:

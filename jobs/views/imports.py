@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from jobs.forms import ImportForm, SyncForm
 from jobs.models import Provider
-from jobs.services.imports import import_one, sync_provider
+from jobs.services.imports import import_one, missing_source, sync_provider
 from jobs.views.common import AuthedRequest, add_errors
 
 
@@ -46,7 +46,8 @@ def _import(request: AuthedRequest, form: ImportForm) -> HttpResponse | None:
     except ValidationError as exc:
         add_errors(form, exc)
         return None
-    messages.success(request, f"Imported as video #{video.pk}." if created else "Already here.")
+    done = f"Imported as video #{video.pk}." if created else "Already here."
+    messages.success(request, f"{done} {missing_source(video)}".strip())
     return redirect(video)
 
 

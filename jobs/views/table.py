@@ -53,6 +53,7 @@ def video_list(request: AuthedRequest) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         return revalidate(render(request, "jobs/video_list.html#video-table", ctx))
     ctx["models"] = selectors.models_in_use()  # the filter menu is not part of the partial
+    ctx["review_states"] = [c for c in Video.ReviewState.choices if c[0]]
     return revalidate(render(request, "jobs/video_list.html", ctx))
 
 

@@ -18,8 +18,9 @@ from jobs.forms import RemixForm, RetryForm
 from jobs.lib.prompts import prompt_diff
 from jobs.models import Charge, Video
 from jobs.services.manage import cancel_refusal, cancel_video, delete_video, give_up, send_again
-from jobs.services.submit import retry_video, submit_remix
+from jobs.services.submit import derive_refusals, retry_video, submit_remix
 from jobs.views.common import AuthedRequest, add_errors, revalidate, status_for
+from jobs.views.review import review_panel
 
 
 @require_GET
@@ -39,7 +40,10 @@ def video_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         else None,
         "charge": Charge.objects.filter(video=video).first(),
         "cancel_refusal": _cancel_refusal(video),
+        "derive_refusals": derive_refusals(video),  # edit / extend: "" when offered
     }
+    if not video.will_change:  # the review card: once nothing changes by itself (no poll)
+        ctx.update(review_panel(video, request.user))
     template = "jobs/video_detail.html#video-status" if request.htmx else "jobs/video_detail.html"
     return revalidate(render(request, template, ctx))
 
@@ -102,11 +106,11 @@ def delete_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
 def delete(request: AuthedRequest, pk: int) -> HttpResponse:
     video = get_object_or_404(Video.objects.select_related("provider"), pk=pk)
     try:
-        delete_video(video=video, user=request.user)
+        done = delete_video(video=video, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(video)
-    messages.success(request, "Deleted, here and at the provider.")
+    messages.success(request, done)
     return redirect("jobs:list")
 
 

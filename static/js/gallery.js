@@ -7,7 +7,16 @@
   const sheets = new Map();  // sprite URL -> Promise of the loaded sheet
   const shown = new WeakMap();  // link -> frame index (not an attribute: a morph would drop it)
 
-  // The provider's grid is not written down anywhere, so it is read off the images: a tile has
+  // The grid recorded when the spritesheet was archived (always for one made here), from
+  // data-grid="cols,rows,frames"; null when absent or not three positive whole numbers.
+  function recorded(link) {
+    const parts = (link.dataset.grid || "").split(",").map((n) => parseInt(n, 10));
+    if (parts.length !== 3 || !parts.every((n) => n > 0 && n <= 4096)) return null;
+    const [cols, rows, frames] = parts;
+    return frames <= cols * rows ? { cols, rows, frames } : null;
+  }
+
+  // Otherwise the provider's grid is not written down, so it is read off the images: a tile has
   // the thumbnail's aspect, the sheet is cols × rows tiles, filled row by row with `frames`
   // tiles (one per clip second from our simulator; unknown elsewhere). The smallest column
   // count whose rows come out whole, and whose last row holds at least one frame, is the grid.
@@ -22,7 +31,7 @@
     return null;
   }
 
-  function load(url, img) {
+  function load(url, img, link) {
     if (!sheets.has(url)) {
       sheets.set(url, new Promise((resolve) => {
         const sheet = new Image();
@@ -32,7 +41,10 @@
       }));
     }
     return sheets.get(url).then((sheet) => {
-      if (!sheet || !img.naturalWidth) return null;
+      if (!sheet) return null;
+      const known = recorded(link);
+      if (known) return known;
+      if (!img.naturalWidth) return null;
       const frames = parseInt(img.closest("[data-frames]").dataset.frames, 10) || 0;
       return grid(sheet.naturalWidth, sheet.naturalHeight, img.naturalWidth / img.naturalHeight, frames);
     });
@@ -41,7 +53,7 @@
   function show(link, index) {
     const img = link.querySelector(".frame img");
     if (!img) return;
-    load(link.dataset.sprite, img).then((g) => {
+    load(link.dataset.sprite, img, link).then((g) => {
       if (!g) return;
       const frame = link.querySelector(".frame");
       const i = Math.max(0, Math.min(g.frames - 1, index(g.frames)));

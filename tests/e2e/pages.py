@@ -48,6 +48,8 @@ def optional(name: str, path_of: str, *args: object, query: str = "") -> list[Ap
 
 
 def app_pages(alice: User, provider: Provider, simulator: Simulator) -> list[AppPage]:
+    # The simulator edits and extends: the edit and extend pages show their forms.
+    Provider.objects.filter(pk=provider.pk).update(can_edit=True, can_extend=True)
     first, second = archived(provider, simulator, 2)
     failed = failed_remix(alice, first, simulator)
     batch = submit_batch(
@@ -60,9 +62,12 @@ def app_pages(alice: User, provider: Provider, simulator: Simulator) -> list[App
         AppPage("detail (completed)", first.get_absolute_url()),
         AppPage("detail (failed)", failed.get_absolute_url()),
         AppPage("remix", reverse("jobs:remix", args=[first.pk])),
+        AppPage("edit", reverse("jobs:edit", args=[first.pk])),
+        AppPage("extend", reverse("jobs:extend", args=[first.pk])),
         AppPage("batch form", reverse("jobs:batch-new", args=[first.pk])),
         AppPage("batch", reverse("jobs:batch", args=[batch.pk])),
         *optional("batches", "jobs:batches"),
+        *optional("waiting for my review", "jobs:reviews"),
         AppPage("family", reverse("jobs:family", args=[first.pk])),
         AppPage("compare", f"{reverse('jobs:compare')}?ids={first.pk},{second.pk}"),
         AppPage("create", reverse("jobs:create")),

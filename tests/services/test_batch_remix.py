@@ -213,7 +213,7 @@ class TestRetry:
         assert retry.input_reference and retry.input_reference.name != video.input_reference.name
         with retry.input_reference.open("rb") as new, video.input_reference.open("rb") as old:
             assert new.read() == old.read()
-        assert not retry.is_remix and retry.cost_estimate == video.cost_estimate
+        assert not retry.is_derived and retry.cost_estimate == video.cost_estimate
         drive(lambda: Video.objects.get(pk=retry.pk).status == Video.Status.COMPLETED)
 
     def test_only_failed_jobs_and_only_their_owner(self, alice, bob, completed) -> None:

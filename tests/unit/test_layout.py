@@ -12,7 +12,14 @@ JOBS = ROOT / "jobs"
 
 # Each layer may import the layers to its right, never to its left (views … models, lib).
 LAYERS = [
-    {"jobs.views", "jobs.admin", "jobs.management", "jobs.urls", "jobs.context_processors"},
+    {
+        "jobs.views",
+        "jobs.admin",
+        "jobs.admin_audit",
+        "jobs.management",
+        "jobs.urls",
+        "jobs.context_processors",
+    },
     {"jobs.templatetags"},
     {"jobs.forms"},
     {"jobs.services"},
@@ -20,8 +27,9 @@ LAYERS = [
     {"jobs.tracker"},
     {"jobs.submission", "jobs.archive"},
     {"jobs.lifecycle"},
-    {"jobs.notify"},
-    {"jobs.selectors", "jobs.batch_reads"},
+    {"jobs.polling"},
+    {"jobs.notify", "jobs.outbound"},
+    {"jobs.selectors", "jobs.batch_reads", "jobs.review_reads", "jobs.audit_reads"},
     {"jobs.models"},
     {"jobs.provider", "jobs.lib"},
 ]

@@ -26,6 +26,7 @@ from jobs.provider.errors import (
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
+    VariantUnsupported,
 )
 from jobs.provider.fields import PROMPT_MAX_LENGTH
 from jobs.provider.media import forbidden_reason
@@ -383,9 +384,12 @@ def test_a_body_shorter_than_its_content_range_total_is_unavailable() -> None:
 def test_a_download_of_the_wrong_media_type_is_refused(
     variant: str, content_type: str, message: str
 ) -> None:
+    # An image variant of the wrong type is one the provider does not serve (LiteLLM answers
+    # the MP4 again); a video of the wrong type is a bad answer.
+    expected = InvalidAnswer if variant == "video" else VariantUnsupported
     with stand_in(media(content_type)) as fake, ProviderClient(fake.base_url, KEY) as api:
         dest = io.BytesIO()
-        with pytest.raises(InvalidAnswer) as info:
+        with pytest.raises(expected) as info:
             api.download("video_1", variant, dest, max_bytes=MIB)
     assert info.value.message == message
     assert dest.getvalue() == b""
@@ -632,7 +636,6 @@ BOUNDS = [
     ("model", 100),
     ("size", 20),
     ("seconds", 10),
-    ("status", 16),
     ("prompt", PROMPT_MAX_LENGTH),
 ]
 
@@ -642,6 +645,13 @@ def test_each_field_is_accepted_up_to_its_column_and_refused_past_it(name: str, 
     assert getattr(RemoteVideo.from_json(video(**{name: "x" * limit})), name) == "x" * limit
     with pytest.raises(InvalidAnswer, match=rf"of {limit + 1:,} characters \(at most {limit:,}\)"):
         RemoteVideo.from_json(video(**{name: "x" * (limit + 1)}))
+
+
+def test_a_status_is_normalised_and_its_raw_word_kept_but_cut() -> None:
+    odd = RemoteVideo.from_json(video(status="x" * 16))
+    assert (odd.status, odd.raw_status) == ("unknown", "x" * 16)
+    long = RemoteVideo.from_json(video(status="waiting" * 20))
+    assert long.status == "unknown" and long.raw_status == ("waiting" * 20)[:63] + "…"
 
 
 def test_a_refused_field_is_named_in_words() -> None:

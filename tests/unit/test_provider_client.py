@@ -30,6 +30,7 @@ from jobs.provider.errors import (
     AssetsExpired,
     AuthenticationFailed,
     NotFound,
+    NotReady,
     NoVideosApi,
     ProviderError,
     ProviderRateLimited,
@@ -309,11 +310,17 @@ def test_worker_threads_can_share_one_client(
 def test_check_reports_that_the_videos_api_answered(
     api: ProviderClient, simulator: Simulator
 ) -> None:
-    result = api.check()
-    assert result.can_list and result.newest is None
-    [video] = simulator.seed(1)
-    result = api.check()
-    assert result.newest is not None and result.newest.id == video["id"]
+    report = api.check()
+    assert report.key_accepted is True
+    assert report.message.startswith("The Videos API answers and the key is accepted")
+    listed = report.finding("list")
+    assert listed is not None and listed.works and "no jobs yet" in listed.words
+    variants = report.finding("variants")
+    assert variants is not None and variants.works is None  # nothing finished to try it on
+    simulator.seed(1)
+    report = api.check()
+    assert report.suggested["serves_variants"] is True
+    assert simulator.stats()["jobs_created"] == 0  # seeding is not a create: the check made none
 
 
 # --- error mapping --------------------------------------------------------------------------
@@ -378,9 +385,10 @@ def test_a_400_saying_expired_is_assets_expired() -> None:
     with fake_server(answer) as fake, ProviderClient(fake.base_url, KEY) as api:
         with pytest.raises(AssetsExpired):
             api.download("expiry-test", "video", io.BytesIO(), max_bytes=MAX)
-        with pytest.raises(ProviderRejected) as info:
+        # Not ready is not expired: it is worth asking again later (new-api says it this way).
+        with pytest.raises(NotReady) as info:
             api.download("expiry-test", "thumbnail", io.BytesIO(), max_bytes=MAX)
-    assert type(info.value) is ProviderRejected and info.value.code == "video_not_ready"
+    assert info.value.code == "video_not_ready" and info.value.status == 400
 
 
 def test_a_429_is_retried_after_the_time_it_asks_for(
@@ -662,8 +670,9 @@ def test_from_json_tolerates_what_gateways_send() -> None:
         "download_url": "https://cdn/x",
     }
     video = RemoteVideo.from_json(raw)
-    assert video.status == "expired"  # kept as it came; the service decides what it means
-    assert not video.is_terminal
+    assert (video.status, video.raw_status) == ("expired", "expired")
+    assert video.is_terminal  # gateways end jobs as expired (OpenRouter, reference section 9)
+    assert not video.progress_known or video.progress == 100
     assert video.seconds == "12" and video.progress == 100
     assert video.created_at == datetime.fromtimestamp(1759938772, tz=UTC)
     assert (video.model, video.size, video.prompt, video.completed_at) == ("", "", None, None)

@@ -87,7 +87,7 @@ def test_a_created_video_goes_to_the_provider_and_completes(
         "8",
     )
     assert video.cost_estimate == Decimal("0.80")
-    assert not video.is_remix
+    assert not video.is_derived
     drive(lambda: Video.objects.get(pk=video.pk).playable)
     assert simulator.stats()["jobs_created"] == 1
 

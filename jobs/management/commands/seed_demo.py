@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 
-from jobs.services.demo import Demo, seed_demo
+from jobs.services.demo import Demo, seed_demo, seed_openrouter_demo
 
 
 class Command(BaseCommand):
@@ -18,12 +18,22 @@ class Command(BaseCommand):
         parser.add_argument("--username", default=os.environ.get("DEMO_USERNAME", "admin"))
         parser.add_argument("--base-url", default=settings.PROVIDER_DEFAULT_BASE_URL)
         parser.add_argument("--no-sync", action="store_true", help="do not import samples")
+        parser.add_argument(
+            "--openrouter-base-url",
+            default="",
+            help="also add the simulator in OpenRouter's dialect at this URL (…/api/v1)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         demo = seed_demo(
             username=options["username"], base_url=options["base_url"], sync=not options["no_sync"]
         )
         report(demo, self.stdout, self.stderr)
+        if options["openrouter_base_url"]:
+            second, problem = seed_openrouter_demo(base_url=options["openrouter_base_url"])
+            self.stdout.write(f"provider “{second}” at {second.base_url}")
+            if problem:
+                self.stderr.write(problem)
 
 
 def report(demo: Demo, stdout: OutputWrapper, stderr: OutputWrapper) -> None:
