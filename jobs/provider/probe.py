@@ -154,7 +154,11 @@ def ask(
             data = json.loads(raw)
         except ValueError:
             data = None
-    return Answer(method, route, status, content_type, error_envelope(raw), data)
+    envelope = error_envelope(raw)
+    if envelope and envelope.get("message"):
+        # A gateway may echo the key it refused ("Incorrect API key: Bearer sk-…").
+        envelope = {**envelope, "message": http.redact(envelope["message"] or "")}
+    return Answer(method, route, status, content_type, envelope, data)
 
 
 def check(client: ProviderClient) -> ConnectionReport:

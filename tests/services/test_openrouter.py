@@ -55,9 +55,9 @@ def test_a_video_is_tracked_to_completed_archived_and_charged_what_openrouter_sa
     assert video.status == Video.Status.COMPLETED
     assert video.content_url.endswith(f"/videos/{video.video_id}/content?index=0")
     charge = Charge.objects.get(video=video)
-    # The catalog's estimate is the model's dearest second ($0.50 at 1080p); OpenRouter's
-    # usage.cost for 4 s at 720p ($0.30 a second) is what the job really cost, and is kept.
-    assert video.cost_estimate == 2
+    # The catalog has OpenRouter's price per size ($0.30 a second at 720p, filled from its
+    # models endpoint), and usage.cost then confirms it as the provider's own figure.
+    assert video.cost_estimate == Decimal("1.2")
     assert charge.basis == Charge.Basis.PROVIDER and charge.amount == Decimal("1.2")
     stats = openrouter_simulator.stats()
     assert stats["per_video"][video.video_id]["content"] == 1  # the MP4 once, no variants
