@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import secrets
 import urllib.parse
 
@@ -93,9 +94,16 @@ def new_video_id(quirks: list[str]) -> str:
 LITELLM_PREFIX = "litellm:custom_llm_provider:"
 
 
+# LiteLLM 1.108 appends the deployment it routed to: a SHA-256 hex of the deployment's config.
+LITELLM_DEPLOYMENT = hashlib.sha256(b"simulator deployment").hexdigest()
+
+
 def encode_litellm(model: str, raw_id: str, provider: str = "openai") -> str:
-    """LiteLLM's id for an upstream video: its routing data, base64 encoded."""
-    data = f"{LITELLM_PREFIX}{provider};model_id:{model};video_id:{raw_id}"
+    """LiteLLM's id for an upstream video: its routing data, base64 encoded (as 1.108 does)."""
+    data = (
+        f"{LITELLM_PREFIX}{provider};model_id:{model};video_id:{raw_id}"
+        f";deployment_id:{LITELLM_DEPLOYMENT}"
+    )
     return "video_" + base64.b64encode(data.encode()).decode()
 
 
@@ -109,7 +117,8 @@ def decode_litellm(video_id: str) -> str | None:
         return None
     if not text.startswith(LITELLM_PREFIX):
         return None
-    _, found, raw = text.partition(";video_id:")
+    _, found, rest = text.partition(";video_id:")
+    raw = rest.split(";", 1)[0]  # later parts (deployment_id) follow the raw id
     return raw if found and raw else None
 
 

@@ -60,6 +60,14 @@ SUGGESTS: Final = {
     "variants": "serves_variants",
 }
 IMAGE_VARIANT: Final = "thumbnail"
+# Error types (or codes) that mean "this key", seen from OpenAI, LiteLLM and gateways.
+KEY_REFUSAL_TYPES: Final = (
+    "invalid_api_key",
+    "authentication",
+    "no_db_connection",
+    "invalid_key",
+    "unauthorized",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,15 @@ class Answer:
         """The API's own error envelope, not OpenAI's "Invalid URL" for a route it lacks."""
         message = (self.envelope or {}).get("message") or ""
         return self.envelope is not None and not message.startswith("Invalid URL")
+
+    @property
+    def refuses_the_key(self) -> bool:
+        """An error whose type says the key was the problem, whatever the status: LiteLLM
+        without a database answers any key but its master key with 400 "no_db_connection"."""
+        if self.status is None or self.status < 400 or self.envelope is None:
+            return False
+        kind = f"{self.envelope.get('type') or ''} {self.envelope.get('code') or ''}".lower()
+        return any(word in kind for word in KEY_REFUSAL_TYPES)
 
     def route_exists(self, *, by_id: bool) -> bool | None:
         """Does the route exist? `by_id`: the path held a random id, so a 404 in the API's
@@ -246,7 +263,7 @@ def _key(
     catalog: Answer, retrieve: Answer, listing: Answer | None, *, trust_catalog: bool
 ) -> tuple[bool | None, str]:
     for answer in (catalog, retrieve) if trust_catalog else (retrieve,):
-        if answer.status in (401, 403):
+        if answer.status in (401, 403) or answer.refuses_the_key:
             return False, f"The key was refused ({answer.asked} answered {answer.said})."
     if trust_catalog and catalog.status == 200:
         return True, f"The key is accepted ({catalog.asked} answered HTTP 200)."

@@ -79,7 +79,10 @@ def _retrieve_source(provider: Provider, remix: Video) -> RemoteVideo | None:
     ids = [source_id]
     wrapped = decode_litellm(remix.video_id or "")
     if wrapped is not None and decode_litellm(source_id) is None:
-        ids.insert(0, encode_litellm(wrapped.provider, wrapped.model_id, source_id))
+        ids.insert(
+            0,
+            encode_litellm(wrapped.provider, wrapped.model_id, source_id, wrapped.deployment_id),
+        )
     for candidate in ids:
         try:
             return provider.client().retrieve(candidate)
@@ -179,14 +182,16 @@ def find_source(provider: Provider, source_id: str) -> Video | None:
     exact = Video.objects.filter(provider=provider, video_id=source_id).first()
     if exact is not None or decode_litellm(source_id) is not None:
         return exact
-    # A LiteLLM id ends with the base64 of ";video_id:<raw>", aligned to one of three offsets
-    # (the prefix's length mod 3 is unknown); the decode below confirms each candidate, as
-    # SQLite's LIKE also matches other cases.
+    # A LiteLLM id holds the base64 of ";video_id:<raw>" (last, or followed by ";deployment_id:…"),
+    # aligned to one of three offsets (the prefix's length mod 3 is unknown): each aligned
+    # whole group of three bytes encodes to the same characters wherever it sits. The decode
+    # below confirms each candidate, as SQLite's LIKE also matches other cases. A scan, but
+    # only on import of a remix whose source is not found by its id.
     tail = f";video_id:{source_id}".encode()
     endings = Q()
     for skip in range(3):
-        ending = base64.b64encode(tail[skip:]).decode()
-        endings |= Q(video_id__endswith=ending) | Q(video_id__endswith=ending.rstrip("="))
+        aligned = tail[skip:][: (len(tail) - skip) // 3 * 3]
+        endings |= Q(video_id__contains=base64.b64encode(aligned).decode())
     for candidate in Video.objects.filter(endings, provider=provider).order_by("pk")[:20]:
         wrapped = decode_litellm(candidate.video_id or "")
         if wrapped is not None and wrapped.raw == source_id:

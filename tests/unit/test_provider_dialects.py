@@ -4,6 +4,7 @@ that show the exact requests the client sends."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
@@ -190,6 +191,23 @@ def test_litellm_ids_decode_to_the_upstreams_own_id() -> None:
     assert colons is not None and colons.raw == "raw:with:colons" and colons.model_id == ""
     for plain in ["video_68e9a1b2c3", "task_123", "video_" + "@@@", "video_bm90IGxpdGVsbG0=", ""]:
         assert decode_litellm(plain) is None, plain
+
+
+def test_litellm_1_108_ids_carry_the_deployment_and_re_encode_with_it() -> None:
+    """As a real LiteLLM 1.108.7 proxy answered (2026-12-02): the deployment follows the id."""
+    seen = (
+        "video_bGl0ZWxsbTpjdXN0b21fbGxtX3Byb3ZpZGVyOm9wZW5haTttb2RlbF9pZDpzb3JhLTI7dmlkZW9faWQ6dmlk"
+        "ZW9fZTA1OGU0NTJlNDJiMzc3YjU2MmExOTZlY2M4NDBmNDA7ZGVwbG95bWVudF9pZDoyMWM3NTBjZDY4OTU5ZTUw"
+        "Yjk0YjU2Zjc4MTdlZDk5NzAyZDlhM2E4NWI4NWJjNjczOWFlNWU0OTFlNThiZmFk"
+    )
+    decoded = decode_litellm(seen)
+    assert decoded is not None and decoded.raw == "video_e058e452e42b377b562a196ecc840f40"
+    assert decoded.deployment_id.startswith("21c750cd")
+    again = encode_litellm("openai", "sora-2", decoded.raw, decoded.deployment_id)
+    assert again == seen
+    text = "litellm:custom_llm_provider:openai;model_id:sora-2;video_id:v1;foo:bar"
+    unknown_part = "video_" + base64.b64encode(text.encode()).decode()
+    assert decode_litellm(unknown_part) is None  # a part this codec does not know: not guessed
 
 
 def test_litellm_ids_through_the_simulator_link_a_remix_to_its_source(
