@@ -71,15 +71,19 @@ $(LITELLM_VENV)/.installed:
 	touch $@
 litellm: $(if $(filter 1,$(LITELLM)),$(LITELLM_VENV)/.installed)
 
+# One worker per core (pytest-xdist): most tests wait on a simulator or a browser, so two
+# workers on two cores halve the wall time. A module's tests stay on one worker (its browser).
+PYTEST := $(VENV)/bin/pytest -n auto --dist loadscope
+
 test-sqlite: dev axe litellm
 	mkdir -p var
-	$(VENV)/bin/pytest
+	$(PYTEST)
 
 # The browser tests drive templates and scripts; the database code under them is the same the
 # other tests run on PostgreSQL, so they run once (on SQLite) and the suite stays short.
 test-postgres: dev litellm
 	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-		echo "== PostgreSQL ($(PG_URL)), all but the browser tests =="; DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest --ignore=tests/e2e; \
+		echo "== PostgreSQL ($(PG_URL)), all but the browser tests =="; DATABASE_URL=$(PG_URL) $(PYTEST) --ignore=tests/e2e; \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL run"; fi
 
 test: venv browser axe lint test-sqlite test-postgres

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from jobs.models import Provider, Video
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The S3-protocol server (moto's, a subprocess) and its bucket for the storage tests.
+pytest_plugins = ["tests.s3"]
 
 
 def stop_simulator(sim: Simulator) -> None:
@@ -233,4 +237,9 @@ def collected_static(django_db_blocker: DjangoDbBlocker) -> None:
     """The production static set-up (manifest + compression) serves the tests too."""
     from django.core.management import call_command
 
-    call_command("collectstatic", "--noinput", verbosity=0)
+    # Under pytest-xdist every worker runs this: one at a time, as the manifest is one file.
+    lock = ROOT / "var" / "collectstatic.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        call_command("collectstatic", "--noinput", verbosity=0)
