@@ -88,7 +88,11 @@ test-postgres: dev litellm
 
 test: venv browser axe lint test-sqlite test-postgres
 
-bench: dev
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: dev $(VENV)/.installed-bench
 	$(PY) bench/run_all.py
 
 clean:

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from jobs.admin_audit import AuditedAdmin
+from jobs.lib.paging import BoundedPaginator
 from jobs.models import (
     AuditEvent,
     Batch,
@@ -181,6 +182,21 @@ PROVIDER_OWNED = [
 ]
 
 
+class CatalogModelFilter(admin.SimpleListFilter):
+    """By model, offering the catalogs' models: a plain `model` filter runs SELECT DISTINCT
+    over every video on each changelist load."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        models = CatalogEntry.objects.order_by("model").values_list("model", flat=True)
+        return [(m, m) for m in models.distinct()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Video]) -> QuerySet[Video]:
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
 @admin.register(Video)
 class VideoAdmin(admin.ModelAdmin):
     list_display = [
@@ -195,10 +211,23 @@ class VideoAdmin(admin.ModelAdmin):
         "provider",
         "requested_at",
     ]
-    list_filter = ["status", "submission", "asset_state", "model", "provider", "owner"]
+    # No date_hierarchy: its year/month links are a SELECT DISTINCT over every row's date (1.5 s
+    # of SQL at 100,000 videos); the date filter's fixed ranges cost no query.
+    list_filter = [
+        "status",
+        "submission",
+        "asset_state",
+        CatalogModelFilter,
+        "provider",
+        "owner",
+        ("requested_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["video_id", "prompt", "remixed_from_video_id", "owner__username"]
-    date_hierarchy = "requested_at"
     list_select_related = ["owner", "provider"]
+    # Counted up to 10,000 rows ("10,000+", templates/admin/jobs/video/pagination.html), and
+    # no second COUNT(*) of the whole table for "n of N selected".
+    paginator = BoundedPaginator
+    show_full_result_count = False
     readonly_fields = [
         *PROVIDER_OWNED,
         "idempotency_key",
@@ -212,7 +241,8 @@ class VideoAdmin(admin.ModelAdmin):
         "requested_at",
         "updated_at",
     ]
-    raw_id_fields = ["source", "owner", "batch"]
+    # Ids, not <select>s: a menu of every video was 7.3 MB on the change page at 100,000 rows.
+    raw_id_fields = ["source", "retry_of", "owner", "batch"]
     inlines = [StatusChangeInline]
     actions = ["refresh_now", "archive_again", "delete_at_provider"]
 

@@ -1,9 +1,10 @@
 """Copying a finished video's files into our storage before the provider's links expire.
 
 "Archived" means checked. Every variant (video, thumbnail, spritesheet) is downloaded to a
-temporary file under MEDIA_ROOT/.partial and verified (jobs.lib.media_check); only when all
-three pass are they moved into place, together, and the row marked archived. Any failure
-removes every file the attempt made, so nothing half-done holds disk space or looks playable.
+local temporary file under MEDIA_ROOT/.partial and verified (jobs.lib.media_check); only when
+all three pass are they stored (jobs.lib.storage: moved into place on local disk, uploaded to an
+S3-compatible bucket), together, and the row marked archived. Any failure removes every file
+the attempt made, stored ones included, so nothing half-done holds space or looks playable.
 Where the provider does not serve the poster or spritesheet (LiteLLM answers the MP4 for every
 variant), they are made here from the downloaded video (jobs.lib.previews) and checked alike:
 one download per video.
@@ -11,7 +12,6 @@ one download per video.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
@@ -31,7 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import lifecycle
-from jobs.lib import media_check, previews
+from jobs.lib import media_check, previews, storage
 from jobs.models import Video
 from jobs.provider.client import ProviderClient
 from jobs.provider.errors import (
@@ -56,7 +56,7 @@ FILE_FIELDS = {
 }
 WORDS = {"video": "video file", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
 PREVIEWS = ("thumbnail", "spritesheet")
-PARTIAL_DIR = ".partial"  # under MEDIA_ROOT, so a finished file is moved, not copied
+PARTIAL_DIR = storage.PARTIAL_DIR  # under MEDIA_ROOT: on local disk a finished file is moved
 SWEEP_EVERY = 60.0  # seconds between one process's looks for a dead worker's downloads
 DISK_FULL_MESSAGE = "The server's disk is full; archiving will resume when there is space."
 DISK_FULL_RETRY = 300.0  # seconds: space rarely comes back within the usual back-off
@@ -95,20 +95,24 @@ class _Attempt:
         self.variant = ""  # the variant in hand, for the failure's message
         self.written = 0  # bytes of it on disk when the failure came
         self.temporaries: dict[str, Path] = {}
-        self.moved: dict[str, Path] = {}
+        self.moved: dict[str, str] = {}  # variant -> storage name, recorded before it is stored
         self.made_here: set[str] = set()  # previews made from the video, not downloaded
         self.grid: previews.Grid | None = None  # the spritesheet's layout, when known
 
     def discard(self) -> None:
         """Remove this attempt's own files; the row never points at them unless it won."""
-        for path in [*self.temporaries.values(), *self.moved.values()]:
+        for path in self.temporaries.values():
             try:
                 path.unlink(missing_ok=True)
             except OSError:
                 log.exception("could not remove %s", path)
+        for name in self.moved.values():
+            try:
+                default_storage.delete(name)
+            except Exception:  # a bucket that is down now too: log it, remove the rest
+                log.exception("could not remove %s from the archive's storage", name)
         if self.moved:
-            with contextlib.suppress(OSError):
-                Path(default_storage.path(self.folder)).rmdir()  # only if empty
+            storage.remove_folder(self.folder)
         self.temporaries.clear()
         self.moved.clear()
 
@@ -227,22 +231,21 @@ def _size(path: Path) -> int:
 
 
 def _move_into_place(attempt: _Attempt) -> dict[str, str]:
-    """All verified: move each temporary to its fixed name (same filesystem: a rename)."""
+    """All verified: store each temporary under its fixed name (on local disk a rename)."""
     names: dict[str, str] = {}
     for variant, ext in VARIANTS.items():
         attempt.variant = variant
         name = f"{attempt.folder}/{variant}.{ext}"
-        target = Path(default_storage.path(name))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _move(attempt.temporaries[variant], target)
-        attempt.moved[variant] = target
+        # Recorded first: an upload that fails halfway is removed with the rest.
+        attempt.moved[variant] = name
+        _move(attempt.temporaries[variant], name)
         del attempt.temporaries[variant]
         names[variant] = name
     return names
 
 
-def _move(source: Path, target: Path) -> None:
-    os.replace(source, target)  # atomic: a reader sees the old file or the new, never half
+def _move(source: Path, name: str) -> None:
+    storage.store(source, name)  # a reader sees the whole file or none, on disk and in a bucket
 
 
 def _mark_archived(attempt: _Attempt, names: dict[str, str]) -> bool:
@@ -306,6 +309,9 @@ def _record_failure(attempt: _Attempt, exc: Exception) -> None:
         else:
             retry_after = exc.retry_after if isinstance(exc, ProviderRateLimited) else None
             lifecycle.back_off(video.pk, f"Archiving failed, will retry: {exc}", retry_after)
+    elif (refused := storage.storage_problem(exc)) is not None:
+        log.warning("could not store the %s of video %s: %s", what, video.pk, exc)
+        lifecycle.back_off(video.pk, f"Could not store the {what}: {refused}; will retry.")
     elif isinstance(exc, OSError):
         log.exception("could not store the %s of video %s", what, video.pk)
         reason = exc.strerror or exc.__class__.__name__
@@ -378,17 +384,22 @@ def mark_broken(video_id: int, message: str) -> None:
 
 
 def stored_problems(video: Video) -> list[str]:
-    """Re-check an archived video's stored files with the archiver's checks; [] when fine."""
+    """Re-check an archived video's stored files with the archiver's checks; [] when fine.
+    From a bucket, each file is streamed to a local temporary copy for the check."""
     problems = []
+    scratch = Path(settings.MEDIA_ROOT) / PARTIAL_DIR
     for variant in VARIANTS:
         name = str(getattr(video, FILE_FIELDS[variant]).name or "")
         if not name:
             problems.append(f"no {WORDS[variant]} is recorded")
             continue
-        path = Path(default_storage.path(name))
-        if not path.is_file():
+        try:
+            with storage.local_copy(name, scratch) as path:
+                problem = media_check.check_file(variant, path)
+        except FileNotFoundError:
             problems.append(f"the {WORDS[variant]} is missing ({name})")
-        elif problem := media_check.check_file(variant, path):
+            continue
+        if problem:
             problems.append(f"the {WORDS[variant]} failed verification: {problem}")
     return problems
 

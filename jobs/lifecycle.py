@@ -15,10 +15,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import notify, outbound
-from jobs.models import Charge, StatusChange, Video
+from jobs.models import Charge, Provider, StatusChange, Video
 from jobs.polling import back_off_delay
 from jobs.polling import next_poll_delay as next_poll_delay  # re-exported for its callers
 from jobs.provider.schema import RemoteVideo
+from jobs.snapshot_rows import SNAPSHOT_FIELDS, locked_for_snapshot, save_changed
 
 
 def history(
@@ -35,12 +36,13 @@ def history(
 
 
 @transaction.atomic
-def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
-    """Bring the local row in line with a provider snapshot, recording any transition."""
-    # The provider comes along (next_poll_delay reads it); only the video row is locked.
-    video = (
-        Video.objects.select_for_update(of=("self",)).select_related("provider").get(pk=video_id)
-    )
+def apply_snapshot(
+    *, video_id: int, remote: RemoteVideo, via: str, provider: Provider | None = None
+) -> Video:
+    """Bring the local row in line with a provider snapshot, recording any transition.
+    `provider`: the video's provider, when the caller has it already (the tracker)."""
+    video = locked_for_snapshot(video_id, via, provider)
+    before = {name: getattr(video, name) for name in SNAPSHOT_FIELDS[2:]}  # not the FKs
     now = timezone.now()
     known = video.submission in (Video.Submission.SUBMITTED, Video.Submission.IMPORTED)
     if video.submission in Video.WAITING:
@@ -49,12 +51,12 @@ def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
     if known and video.status in Video.TERMINAL and via != StatusChange.Via.IMPORT:
         # A finished job stays finished, even if a late or out-of-order answer disagrees.
         video.next_poll_at = _next_step_after_terminal(video, now)
-        video.save(update_fields=["next_poll_at", "submission", "video_id", "updated_at"])
+        save_changed(video, before)
         return video
 
     old_status, old_progress, previous_read = video.status, video.progress, video.last_polled_at
     if remote.status not in Video.Status.values:
-        return _state_unknown(video, remote, now, via)
+        return _state_unknown(video, remote, now, via, before)
     status = remote.status
     video.status = status
     video.model = remote.model or video.model
@@ -89,7 +91,7 @@ def apply_snapshot(*, video_id: int, remote: RemoteVideo, via: str) -> Video:
         if status != Video.Status.COMPLETED:  # failed, cancelled, expired: nothing to fetch
             video.asset_state = Video.Assets.NONE
         video.next_poll_at = _next_step_after_terminal(video, now)
-    video.save()
+    save_changed(video, before)
     if status in (Video.Status.FAILED, Video.Status.EXPIRED):  # nothing was made
         waive_charge(video.pk)
     elif status == Video.Status.CANCELLED and not _had_started(old_status, old_progress):
@@ -128,7 +130,9 @@ FINAL_WORDS: dict[str, str] = {
 CONTENT_URL_MAX_LENGTH = 2048
 
 
-def _state_unknown(video: Video, remote: RemoteVideo, now: datetime, via: str) -> Video:
+def _state_unknown(
+    video: Video, remote: RemoteVideo, now: datetime, via: str, before: dict[str, Any]
+) -> Video:
     """The provider does not say what state the job is in (new-api's `unknown`, or a status
     it invented): the row keeps its own status and asks again, backing off each time."""
     video.poll_errors = min(video.poll_errors + 1, 30)
@@ -139,7 +143,7 @@ def _state_unknown(video: Video, remote: RemoteVideo, now: datetime, via: str) -
     )
     video.last_polled_at = now
     video.next_poll_at = now + timedelta(seconds=delay)
-    video.save()
+    save_changed(video, before)
     if via in (StatusChange.Via.SUBMIT, StatusChange.Via.IMPORT):
         old = video.status if via != StatusChange.Via.IMPORT else ""
         history(video, old, video.status, via=via, note="The provider's state is unknown")

@@ -23,6 +23,13 @@ def back_off_delay(errors: int, retry_after: float | None = None) -> float:
     return float(delay)
 
 
+# How sure of the finish a read must be to aim at it: the estimate's spread from the rate
+# (seconds); wider, and one more read first, on a longer baseline, makes the next one sure.
+AIM_SLACK = 0.5
+# Past the latest predicted finish: the provider's clock and ours, and its answer's way back.
+LANDING = 0.05
+
+
 def next_poll_delay(
     video: Video,
     remote: RemoteVideo,
@@ -31,32 +38,40 @@ def next_poll_delay(
     old_progress: int,
     previous: datetime | None,
 ) -> float:
-    """Adaptive: rare while far from done, sooner as completion nears.
+    """Adaptive: few reads while far from done, and one that lands just after the finish.
 
     With webhooks the provider tells us when a job finishes, so polling is only a slow fallback.
-    The provider's own `openai-poll-after-ms` is a floor: asking sooner only spends its quota.
+    The provider's own `openai-poll-after-ms` is a floor for the reads on the way, which only
+    learn the rate; the read aimed at the predicted finish is not held back by it (a floor
+    there left a read at 99 % followed by the next one a whole hint later, bench/p2).
     """
     low, high = settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS
     if video.provider.webhooks_enabled:
         return float(settings.POLL_WEBHOOK_SECONDS)
     floor = max(low, remote.poll_after or 0.0)
-    eta = _eta_seconds(remote, old_status, old_progress, previous)
-    if eta is None:
-        delay = low * 2
-    else:
-        # Aim just past the predicted finish, but re-check at 3/4 of a long wait in case the
-        # estimate is off; near the end this converges to the minimum interval.
-        delay = eta * 0.75 if eta > 4 * low else eta + 0.2
-    return float(min(max(delay, floor), high))
+    estimate = _estimate(remote, old_status, old_progress, previous)
+    if estimate is None:  # queued, just started, or not moving: nothing to aim at yet
+        return float(min(max(low * 2, floor), high))
+    eta, spread = estimate
+    # A read on the way: before the earliest finish the rate allows, at least half-way there.
+    on_the_way = max(eta - 2 * spread, eta / 2, floor)
+    if spread <= AIM_SLACK or on_the_way >= eta - spread:
+        # Aim past the latest finish the rate allows. The reading itself is a whole percent:
+        # `eta` counts from the bottom of it, so the finish is never later than that.
+        return float(min(eta + spread + LANDING, high))
+    return float(min(on_the_way, high))
 
 
-def _eta_seconds(
+def _estimate(
     remote: RemoteVideo, old_status: str, old_progress: int, previous: datetime | None
-) -> float | None:
-    """Seconds left, from the progress made since the previous read.
+) -> tuple[float, float] | None:
+    """(seconds left, how far off that may be from the rate), from the progress made since
+    the previous read; None when there is no rate to go by.
 
     Not from creation: that would count the time spent queued as rendering and predict a
     finish far too late (measured in bench/p2_provider_load.py: 1.5× the reads of a naive loop).
+    Both readings are whole percents, so the points gained are known to ±1: the rate to
+    1/gained of itself, and the time left as well.
     """
     moving = Video.Status.IN_PROGRESS
     if remote.status != moving or old_status != moving or previous is None:
@@ -65,4 +80,5 @@ def _eta_seconds(
     gained = remote.progress - old_progress
     if elapsed <= 0 or gained <= 0:
         return None
-    return (100 - remote.progress) * elapsed / gained
+    eta = (100 - remote.progress) * elapsed / gained
+    return eta, eta / gained

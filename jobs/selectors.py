@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
-from django.contrib.auth.models import Group, User
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import Q, QuerySet
 
 from jobs.batch_reads import (  # noqa: F401  # re-exported: callers read them from here
     BatchRow,
@@ -24,9 +24,18 @@ from jobs.batch_reads import (  # noqa: F401  # re-exported: callers read them f
     summarise_batch,
     with_retries,
 )
-from jobs.lib.months import month_start, next_month
-from jobs.lib.prompts import prompt_diff
-from jobs.models import Budget, CatalogEntry, Charge, Profile, Provider, Video
+from jobs.lib.paging import COUNT_LIMIT
+from jobs.lib.prompts import PromptDiff, prompt_diff
+from jobs.models import CatalogEntry, Profile, Provider, Video
+from jobs.spend_reads import (  # noqa: F401  # re-exported: callers read them from here
+    BudgetLine,
+    Usage,
+    all_budget_lines,
+    budget_lines,
+    least_left,
+    spent,
+    usage,
+)
 
 # Each reversed sort is the exact reverse of its forward one, so the index that serves the
 # forward order (video_recent, video_status_recent) serves it too, read backwards.
@@ -108,6 +117,16 @@ def videos_for_table(*, user: User, filters: TableFilters) -> QuerySet[Video]:
     return qs.order_by(*SORTS[filters.sort])
 
 
+# How far the table's pager counts (jobs/lib/paging.py): a search is checked row by row (its
+# trigram index on PostgreSQL only narrows the candidates), so counting 10,000 matches of a
+# common word would read 30,000 prompts; 1,000 are enough to say "1,000+ match".
+SEARCH_COUNT_LIMIT = 1_000
+
+
+def count_limit(filters: TableFilters) -> int:
+    return SEARCH_COUNT_LIMIT if filters.q else COUNT_LIMIT
+
+
 def search_query(q: str) -> Q:
     """The search box: a prompt's words, a provider id ("video_abc…") or a "#number"."""
     number = ID_QUERY.fullmatch(q)
@@ -118,8 +137,11 @@ def search_query(q: str) -> Q:
     return found | Q(pk=int(number.group(1))) if number else found
 
 
-def models_in_use() -> list[str]:
-    return list(Video.objects.order_by().values_list("model", flat=True).distinct())
+def models_in_use(current: str = "") -> list[str]:
+    """The table's model menu: the catalogs' models (a small table), not a DISTINCT over every
+    video, plus the one filtered by (`?model=` of a model no catalog offers any more)."""
+    models = list(CatalogEntry.objects.order_by("model").values_list("model", flat=True).distinct())
+    return models if not current or current in models else sorted([*models, current])
 
 
 def table_view(user: User) -> str:
@@ -127,10 +149,6 @@ def table_view(user: User) -> str:
     view = Profile.objects.filter(user=user).values_list("view", flat=True).first()
     return view or Profile.View.TABLE
 
-
-# Money is the Charge ledger (jobs/models/spend.py): one row per job, written when it is
-# recorded (the estimate), set to the provider's figure where it gives one and to zero when the
-# job fails or is cancelled before it ran; deleting a video leaves its charge in place.
 
 MAX_FAMILY_DEPTH = 50  # a guard against a cycle in hand-edited `source` links
 MAX_FAMILY_SIZE = 500  # the page stays readable and the query count bounded
@@ -261,12 +279,12 @@ class FamilyNode:
     children: list[FamilyNode] = field(default_factory=list)
     is_current: bool = False
 
-    @property
-    def diff(self) -> list[tuple[str, str]]:
+    @cached_property
+    def diff(self) -> PromptDiff:
         # An edit's or extension's prompt says what to change or add, not the whole scene:
         # against its parent's it would read as everything deleted and rewritten.
         if self.parent_prompt is None or self.video.kind in (Video.Kind.EDIT, Video.Kind.EXTENSION):
-            return [("equal", self.video.prompt)]
+            return PromptDiff((("equal", self.video.prompt),))
         return prompt_diff(self.parent_prompt, self.video.prompt)
 
 
@@ -279,24 +297,63 @@ class Family:
     truncated: bool
 
 
+# The source chain upwards (negative depths) and every video below (positive depths, breadth
+# first), in one recursive query that SQLite and PostgreSQL both run. Each video has one
+# source, so a hand-made cycle below `current` must pass through it: `id <> current` ends it;
+# one above is cut by the depth bound and the walk in family(). The LIMIT stops PostgreSQL's
+# walk once enough rows are read; SQLite stops only at a LIMIT inside the recursive part.
+FAMILY_SQL = """
+WITH RECURSIVE
+  up(id, source_id, depth) AS (
+    SELECT id, source_id, 0 FROM {table} WHERE id = %(pk)s
+    UNION ALL
+    SELECT v.id, v.source_id, up.depth + 1 FROM {table} v JOIN up ON v.id = up.source_id
+    WHERE up.depth < %(depth)s AND v.id <> %(pk)s
+  ),
+  down(id, depth) AS (
+    SELECT id, 0 FROM {table} WHERE id = %(pk)s
+    UNION ALL
+    SELECT v.id, down.depth + 1 FROM {table} v JOIN down ON v.source_id = down.id
+    WHERE down.depth < %(depth)s AND v.id <> %(pk)s{inner_limit}
+  )
+SELECT id, 0 - depth FROM up WHERE depth > 0
+UNION ALL
+SELECT id, depth FROM (SELECT id, depth FROM down WHERE depth > 0 LIMIT %(size)s) below
+"""
+
+
+def _family_ids(video: Video) -> list[tuple[int, int]]:
+    """(pk, depth) of the family around `video`: ancestors < 0 < descendants (one query)."""
+    sqlite = connection.vendor == "sqlite"
+    sql = FAMILY_SQL.format(
+        table=connection.ops.quote_name(Video._meta.db_table),
+        inner_limit=" LIMIT %(inner)s" if sqlite else "",
+    )
+    # One row more than fits says that some were left out; SQLite's inner count has the root.
+    size = MAX_FAMILY_SIZE + 1
+    params = {"pk": video.pk, "depth": MAX_FAMILY_DEPTH, "size": size, "inner": size + 1}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(int(pk), int(depth)) for pk, depth in cursor.fetchall()]
+
+
 def family(video: Video) -> Family:
     """The source chain up to the root, then every remix, edit and extension below `video`, as
     one nested tree.
 
-    One query per generation (the chain upwards, then each level of remixes downwards), so the
-    cost grows with the depth of the family, not with its size.
+    Two queries whatever the family's size or depth: the recursive walk over `source` for the
+    ids, then the videos with their owners and providers.
     """
-    related = ("owner", "provider")
+    found = _family_ids(video)
+    rows = Video.objects.select_related("owner", "provider").in_bulk([pk for pk, _ in found])
+    # Upwards: nearest first, stopping at the first repeat (a cycle above `current`).
     ancestors: list[Video] = []
     seen = {video.pk}
-    parent_id = video.source_id
-    while parent_id and parent_id not in seen and len(ancestors) < MAX_FAMILY_DEPTH:
-        parent = Video.objects.select_related(*related).filter(pk=parent_id).first()
-        if parent is None:
+    for pk, _depth in sorted((f for f in found if f[1] < 0), key=lambda f: -f[1]):
+        if pk in seen or pk not in rows:
             break
-        ancestors.append(parent)
-        seen.add(parent.pk)
-        parent_id = parent.source_id
+        ancestors.append(rows[pk])
+        seen.add(pk)
     ancestors.reverse()
 
     # The chain, root first, each node holding the next as its only child.
@@ -307,31 +364,21 @@ def family(video: Video) -> Family:
     for upper, lower in zip(chain, [*chain[1:], current], strict=False):
         upper.children.append(lower)
 
-    # Remixes below `current`, generation by generation.
-    size, truncated = len(chain) + 1, False
-    frontier = {video.pk: current}
-    for _ in range(MAX_FAMILY_DEPTH):
-        if not frontier:
-            break
-        level = list(
-            Video.objects.select_related(*related)
-            .filter(source_id__in=list(frontier))
-            .exclude(pk__in=seen)
-            .order_by("requested_at", "pk")[: MAX_FAMILY_SIZE - size + 1]
-        )
-        if size + len(level) > MAX_FAMILY_SIZE:
-            level, truncated = level[: MAX_FAMILY_SIZE - size], True
-        nxt: dict[int, FamilyNode] = {}
-        for child in level:
-            parent_node = frontier[child.source_id]  # type: ignore[index]
-            node = FamilyNode(child, parent_node.video.prompt)
-            parent_node.children.append(node)
-            nxt[child.pk] = node
-            seen.add(child.pk)
-        size += len(level)
-        frontier = nxt
-        if truncated:
-            break
+    # Below `current`, breadth first (a source always comes before its remixes), each node
+    # under its source in the order made, up to MAX_FAMILY_SIZE in all.
+    room = MAX_FAMILY_SIZE - len(chain) - 1
+    below = sorted(
+        ((depth, rows[pk]) for pk, depth in found if depth > 0 and pk in rows and pk not in seen),
+        key=lambda item: (item[0], item[1].requested_at, item[1].pk),
+    )
+    truncated = len(below) > room
+    nodes = {video.pk: current}
+    for _depth, child in below[:room]:
+        parent = nodes.get(child.source_id)  # type: ignore[arg-type]
+        if parent is not None:  # its source was cut off by the size bound
+            nodes[child.pk] = FamilyNode(child, parent.video.prompt)
+            parent.children.append(nodes[child.pk])
+    size = len(chain) + len(nodes)
     root = chain[0] if chain else current
     return Family(current=video, ancestors=ancestors, tree=root, size=size, truncated=truncated)
 
@@ -365,129 +412,3 @@ def parse_ids(values: Iterable[str], limit: int = MAX_COMPARE) -> list[int]:
 def videos_for_compare(ids: list[int]) -> list[Video]:
     found = Video.objects.select_related("provider", "owner", "source", "charge").in_bulk(ids)
     return [found[i] for i in ids if i in found]
-
-
-# --- spending and budgets --------------------------------------------------------------------
-
-
-def spent(*, since: datetime, user: Any = None, group_id: int | None = None) -> Decimal:
-    """The month's charges, from the ledger: deleting a video does not lower it."""
-    qs = Charge.objects.filter(at__gte=since)
-    if user is not None:
-        qs = qs.filter(owner=user)
-    if group_id is not None:
-        qs = qs.filter(owner__groups=group_id)
-    return qs.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-
-
-@dataclass(frozen=True)
-class BudgetLine:
-    budget: Budget
-    label: str  # "You" or "Team “editors”"
-    spent: Decimal
-
-    @property
-    def limit(self) -> Decimal:
-        return self.budget.monthly_limit
-
-    @property
-    def left(self) -> Decimal:
-        return max(self.limit - self.spent, Decimal("0"))
-
-    @property
-    def percent(self) -> int:
-        return min(100, round(self.spent / self.limit * 100)) if self.limit else 100
-
-
-def budget_lines(user: Any) -> list[BudgetLine]:
-    """The budgets that apply to `user` this month (their own, then each of their teams)."""
-    if not getattr(user, "is_authenticated", False):
-        return []
-    since = month_start()
-    lines = []
-    for budget in (
-        Budget.objects.filter(Q(user=user) | Q(group__in=user.groups.all()))
-        .select_related("group")
-        .order_by("group__name")
-    ):
-        if budget.group_id:
-            label = f"Team “{budget.group.name}”"  # type: ignore[union-attr]
-            amount = spent(since=since, group_id=budget.group_id)
-        else:
-            label, amount = "You", spent(since=since, user=user)
-        lines.append(BudgetLine(budget, label, amount))
-    return lines
-
-
-def least_left(lines: Sequence[BudgetLine]) -> BudgetLine | None:
-    """The budget that runs out first: what a form compares its estimate with."""
-    return min(lines, key=lambda line: line.left, default=None)
-
-
-@dataclass(frozen=True)
-class Usage:
-    month: datetime
-    per_user: Sequence[Mapping[str, Any]]
-    per_team: Sequence[Mapping[str, Any]]
-    per_month: Sequence[Mapping[str, Any]]
-    total: Decimal
-
-
-def usage(*, viewer: Any, month: datetime) -> Usage:
-    """Charges per user and per team for one month, and per month for the last year.
-
-    Read from the ledger, so a deleted video still counts. A job counts when it was charged
-    something: failed ones (and those cancelled before they ran) are in the ledger at $0 and
-    are left out of the job counts, as before. Staff see everybody; others see their own
-    spend and their own teams'.
-    """
-    start, end = month, next_month(month)
-    counted = Charge.objects.exclude(basis=Charge.Basis.NONE)
-    in_month = counted.filter(at__gte=start, at__lt=end)
-    teams = Group.objects.order_by("name")
-    if not viewer.is_staff:
-        in_month = in_month.filter(owner=viewer)
-        counted = counted.filter(owner=viewer)
-        # A subquery, not a join on `user`: the annotation below must see every member.
-        teams = teams.filter(pk__in=viewer.groups.values("pk"))
-    per_user = list(
-        in_month.values("owner__username")
-        .annotate(total=Sum("amount"), jobs=Count("pk"))
-        .order_by("-total", "owner__username")
-    )
-    team_filter = Q(user__charges__at__gte=start, user__charges__at__lt=end)
-    team_filter &= ~Q(user__charges__basis=Charge.Basis.NONE)
-    per_team = list(
-        teams.annotate(
-            total=Sum("user__charges__amount", filter=team_filter),
-            jobs=Count("user__charges", filter=team_filter),
-            members=Count("user", distinct=True),
-        ).values("pk", "name", "total", "jobs", "members")
-    )
-    year_ago = next_month(month).replace(year=next_month(month).year - 1)
-    per_month = list(
-        counted.filter(at__gte=year_ago, at__lt=end)
-        .annotate(month=TruncMonth("at"))
-        .values("month")
-        .annotate(total=Sum("amount"), jobs=Count("pk"))
-        .order_by("-month")
-    )
-    total = in_month.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-    return Usage(month, per_user, per_team, per_month, total)
-
-
-def all_budget_lines() -> list[BudgetLine]:
-    """Every budget with this month's spend, for staff on the usage page."""
-    since = month_start()
-    lines = []
-    for budget in Budget.objects.select_related("user", "group").order_by(
-        "group__name", "user__username"
-    ):
-        if budget.group_id:
-            label = f"Team “{budget.group.name}”"  # type: ignore[union-attr]
-            amount = spent(since=since, group_id=budget.group_id)
-        else:
-            label = budget.user.get_username()  # type: ignore[union-attr]
-            amount = spent(since=since, user=budget.user)
-        lines.append(BudgetLine(budget, label, amount))
-    return lines

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
@@ -66,9 +68,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Compresses HTML last, after every middleware below wrote the body (static files never
+    # get here: WhiteNoise above answers them).
+    "remixsite.compression.HtmlGZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # ETags: an unchanged table poll is answered 304 with no body (the browser revalidates).
+    # ETags from the content for pages; the polls decide theirs before rendering
+    # (jobs/views/polls.py), and this only compares them.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -164,6 +170,104 @@ STORAGES = {
     },
 }
 
+
+def s3_storage(
+    *,
+    bucket: str,
+    endpoint_url: str = "",
+    region: str = "",
+    addressing_style: str = "",
+    access_key: str = "",
+    secret_key: str = "",
+    expire: int = 600,
+) -> dict[str, Any]:
+    """The archive's storage in an S3-compatible bucket (django-storages' S3Storage, boto3).
+
+    Private objects, read through presigned URLs. Uploads are multipart in 8 MiB parts, sent one
+    at a time from the file on disk (jobs/lib/s3.py): boto3's defaults raised a 100 MB archive's
+    peak RSS by 105 MB, this by about 1 MB (bench/p6_download_memory.py). Empty credentials
+    leave them to boto3's own chain (AWS_PROFILE, an instance or pod role).
+    """
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    part = 8 * 1024 * 1024  # 10,000 parts (S3's limit) of it: 78 GiB, far above MAX_ASSET_BYTES
+    return {
+        "BACKEND": "jobs.lib.s3.ArchiveS3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "default_acl": None,  # the bucket's own (private): every read is presigned
+            "querystring_auth": True,
+            "querystring_expire": expire,
+            "file_overwrite": False,  # reference images share names: never replace one
+            # Archived names are never reused (a folder per attempt): a browser may keep them.
+            "object_parameters": {"CacheControl": "private, max-age=86400"},
+            "max_memory_size": 1024 * 1024,  # a read (zip, share) spools to disk beyond this
+            # One part at a time: with threads, s3transfer buffered parts in memory even when
+            # reading from a path (+11.5 MB for 4 threads); the tracker's own threads already
+            # upload several videos at once.
+            "transfer_config": TransferConfig(
+                multipart_threshold=part, multipart_chunksize=part, use_threads=False
+            ),
+            "client_config": Config(
+                s3={"addressing_style": addressing_style or "auto"},
+                signature_version="s3v4",
+                connect_timeout=10,
+                read_timeout=60,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        },
+    }
+
+
+def s3_origins(*, bucket: str, endpoint_url: str, region: str, addressing_style: str) -> list[str]:
+    """Where presigned URLs point, for the CSP: <video> and <img> follow the media view's
+    redirect there (no CORS needed for playing or showing; CSP checks the redirect)."""
+    if endpoint_url:
+        parts = urlsplit(endpoint_url)
+        hosts = [parts.netloc]
+        scheme = parts.scheme or "https"
+    else:  # AWS: regional, and the global name boto3 may use for us-east-1
+        hosts = [f"s3.{region}.amazonaws.com"] if region else []
+        hosts += ["s3.amazonaws.com"] if region in ("", "us-east-1") else []
+        scheme = "https"
+    if addressing_style == "path":
+        return [f"{scheme}://{host}" for host in hosts]
+    return [f"{scheme}://{bucket}.{host}" for host in hosts]
+
+
+# Archived videos: on this machine's disk under MEDIA_ROOT (the default), or in an S3-compatible
+# bucket (AWS S3, MinIO, Ceph RGW, …): README "Configuration" and docs/deploy.md. MEDIA_ROOT
+# still holds downloads in progress (.partial), which are verified there before the upload.
+ARCHIVE_STORAGE = env.str("ARCHIVE_STORAGE", "local").strip().lower()
+ARCHIVE_MEDIA_ORIGINS: list[str] = []
+if ARCHIVE_STORAGE == "s3":
+    _s3 = {
+        "bucket": env.str("AWS_STORAGE_BUCKET_NAME", ""),
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", "").rstrip("/"),
+        "region": env.str("AWS_S3_REGION_NAME", ""),
+    }
+    if not _s3["bucket"]:
+        raise ImproperlyConfigured("ARCHIVE_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    # MinIO and Ceph are usually reached by path (http://minio:9000/bucket/key); AWS by name.
+    _style = env.str("AWS_S3_ADDRESSING_STYLE", "path" if _s3["endpoint_url"] else "virtual")
+    STORAGES["default"] = s3_storage(
+        **_s3,
+        addressing_style=_style,
+        access_key=secret("AWS_ACCESS_KEY_ID"),
+        secret_key=secret("AWS_SECRET_ACCESS_KEY"),
+        expire=env.int("AWS_QUERYSTRING_EXPIRE", 600),
+    )
+    ARCHIVE_MEDIA_ORIGINS = env.list(
+        "AWS_S3_MEDIA_ORIGINS", s3_origins(**_s3, addressing_style=_style)
+    )
+elif ARCHIVE_STORAGE != "local":
+    raise ImproperlyConfigured(f"ARCHIVE_STORAGE={ARCHIVE_STORAGE} is neither local nor s3")
+
 TASKS = {
     "default": {
         "BACKEND": env.str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
@@ -176,8 +280,8 @@ SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
-    "media-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", *ARCHIVE_MEDIA_ORIGINS],
+    "media-src": [CSP.SELF, *ARCHIVE_MEDIA_ORIGINS],
     "connect-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.SELF],
@@ -247,7 +351,12 @@ ARCHIVE_MAX_ATTEMPTS = env.int("ARCHIVE_MAX_ATTEMPTS", 5)
 # Tracking loop (manage.py track_videos).
 # An idle tracker looks for due work this often: one indexed query (bench/p4_staleness.py).
 TRACKER_IDLE_SECONDS = env.float("TRACKER_IDLE_SECONDS", 0.25)
-TRACKER_THREADS = env.int("TRACKER_THREADS", 8)
+# Status reads in flight: sized at run time from the reads due and their measured latency
+# (Little's law), between these bounds; each thread keeps a DB connection (docs/deploy.md).
+TRACKER_THREADS = env.int("TRACKER_THREADS", 64)
+TRACKER_MIN_THREADS = env.int("TRACKER_MIN_THREADS", 8)
+# Downloads run on threads of their own, so they never hold one a status read needs.
+TRACKER_DOWNLOAD_THREADS = env.int("TRACKER_DOWNLOAD_THREADS", 4)
 TRACKER_LEASE_SECONDS = env.int("TRACKER_LEASE_SECONDS", 120)
 # A create whose answer was lost and that is not in the provider's job list this long after
 # it was sent (or on a second look) was not made, and is sent again (jobs/submission.py).

@@ -146,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a timeout fault stalls before answering (default 40)",
     )
     add(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds every API answer takes, like a provider far away (default 0)",
+    )
+    add(
         "--fail-rate",
         type=float,
         default=0.0,
@@ -165,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=4.0,
         metavar="X",
         help="how much slower a slow job is (default 4)",
+    )
+    add(
+        "--duration-jitter",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="render times vary by up to F either way, e.g. 0.1: +-10%% (default 0)",
     )
     add(
         "--webhook-url",
@@ -260,9 +274,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "fault_rate",
             "retry_after",
             "hang_seconds",
+            "latency",
             "fail_rate",
             "slow_rate",
             "slow_factor",
+            "duration_jitter",
             "webhook_url",
             "webhook_secret",
             "webhook_duplicates",

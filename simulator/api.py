@@ -99,6 +99,7 @@ def handle(handler: Handler, method: str, path: str) -> Response | None:
     creates = route is not None and route.creates
     content = route is not None and route.action == "content"
     fault = app.faults.pick(method, path, creates, content)
+    app.faults.delay()
     if fault is not None:
         app.stats.fault(fault)
         if fault == "drop":
@@ -249,8 +250,10 @@ def retrieve_video(handler: Handler, video_id: str) -> Response:
     now = time.time()
     headers = []
     if job.state(now).status in ("queued", "in_progress"):
-        # Tell pollers (the SDK honours it) how often polling is useful at this speed.
+        # Tell pollers (the SDK honours it) how often polling is useful at this speed: a
+        # round figure from a second up, as a provider would say, not the job's exact time.
         poll_ms = max(50, min(10000, int(job.duration * 1000 / 20)))
+        poll_ms = poll_ms if poll_ms < 1000 else round(poll_ms, -2)
         headers.append(("openai-poll-after-ms", str(poll_ms)))
     return Response.json(accents.video_json(handler, job, now), 200, headers)
 

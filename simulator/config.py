@@ -67,9 +67,13 @@ class Settings:
     faults: list[str] = field(default_factory=lambda: list(FAULT_KINDS))
     retry_after: float = 1.0
     hang_seconds: float = 40.0
+    # Seconds every API answer takes (a provider far away, or busy): the benches' 300 ms.
+    latency: float = 0.0
     fail_rate: float = 0.0
     slow_rate: float = 0.0
     slow_factor: float = 4.0
+    # Render times vary by up to this share either way (real ones are not tidy multiples).
+    duration_jitter: float = 0.0
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_duplicates: bool = False
@@ -108,9 +112,16 @@ class Settings:
         return self.as_dict()
 
 
-_RATES = {"fault_rate", "fail_rate", "slow_rate"}
+_RATES = {"fault_rate", "fail_rate", "slow_rate", "duration_jitter"}
 _POSITIVE = {"speed", "slow_factor"}
-_NON_NEGATIVE = {"expires_after", "retry_after", "hang_seconds", "webhook_delay", "pad_video_mb"}
+_NON_NEGATIVE = {
+    "expires_after",
+    "retry_after",
+    "hang_seconds",
+    "latency",
+    "webhook_delay",
+    "pad_video_mb",
+}
 _BOOLS = {"webhook_duplicates", "webhook_shuffle", "ignore_idempotency", "allow_cancel"}
 _OPTIONAL_STR = {"api_key", "webhook_url", "webhook_secret"}
 

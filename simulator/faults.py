@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass
 
 from .config import CONTENT_ONLY_FAULTS, FAULT_KINDS, POST_ONLY_FAULTS, ConfigError, Settings
@@ -68,6 +69,12 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self._scripted.clear()
+
+    def delay(self) -> None:
+        """The `latency` setting: every API answer takes this long, faulted or not."""
+        latency = self.settings.latency
+        if latency > 0:
+            time.sleep(latency)
 
     def pick(self, method: str, path: str, creates: bool, content: bool = False) -> str | None:
         """The fault for this request, consuming one use of the first matching scripted fault.

@@ -154,6 +154,8 @@ class Plan:
         duration = SECONDS_PER_CLIP_SECOND * int(seconds) / speed
         if settings.slow_rate > 0 and random.random() < settings.slow_rate:
             duration *= settings.slow_factor
+        if settings.duration_jitter > 0:
+            duration *= 1 + random.uniform(-settings.duration_jitter, settings.duration_jitter)
         fail_at = code = message = None
         if settings.fail_rate > 0 and random.random() < settings.fail_rate:
             # Anywhere from still queued to nearly done, so clients see both failure paths.

@@ -116,6 +116,7 @@ def handle(handler: Handler, method: str, path: str) -> Response | None:
     creates = route is not None and route.creates
     content = route is not None and route.action == "content"
     fault = app.faults.pick(method, path, creates, content)
+    app.faults.delay()
     if fault is not None:
         app.stats.fault(fault)
         if fault == "drop":

@@ -95,7 +95,7 @@ SIMULATOR_TEST_DEFAULTS: dict[str, object] = {
     "speed": 40, "expires_after": 3600, "fault_rate": 0, "faults": "all", "retry_after": 1,
     "hang_seconds": 3, "fail_rate": 0, "slow_rate": 0, "slow_factor": 4, "webhook_url": None,
     "webhook_duplicates": False, "webhook_shuffle": False, "webhook_delay": 0, "pad_video_mb": 0,
-    "fps": 6,
+    "fps": 6, "latency": 0, "duration_jitter": 0,
 }  # fmt: skip
 
 

@@ -9,9 +9,9 @@ from jobs.services.imports import adopt, sync_provider
 
 def poll_due_videos(*, limit: int = 50) -> int:
     """One tracker step in this thread: claim due videos and process them."""
-    claimed = tracker.claim_due(limit=limit)
-    for video_id in claimed:
-        tracker.process_claimed(video_id=video_id)
+    claimed = tracker.claim_work(limit=limit)  # as track_videos claims
+    for claim in claimed:
+        tracker.process_claimed(video_id=claim.pk, claim=claim)
     return len(claimed)
 
 

@@ -24,6 +24,7 @@ import requests
 from PIL import Image
 from standardwebhooks import Webhook
 
+from simulator.testing import ControlError
 from tests.conftest import ROOT, Simulator, free_port, start_simulator, stop_simulator
 
 AUTH = {"Authorization": "Bearer sk-test"}
@@ -57,6 +58,8 @@ RESTORE = {
     "webhook_delay": 0,
     "api_key": None,
     "ignore_idempotency": False,
+    "latency": 0,
+    "duration_jitter": 0,
 }
 
 
@@ -404,6 +407,34 @@ def test_list_cursor_survives_deleting_it(simulator: Simulator) -> None:
 
 
 # -- lifecycle -------------------------------------------------------------------------------
+
+
+def test_latency_holds_every_api_answer_and_the_hint_is_a_round_figure(
+    simulator: Simulator,
+) -> None:
+    simulator.configure(speed=1, latency=0.3)
+    started = time.monotonic()
+    video = create_ok(simulator, "A far-away provider")
+    assert time.monotonic() - started >= 0.3  # the create too, not only the reads
+    started = time.monotonic()
+    response = call(simulator, "GET", f"/videos/{video['id']}")
+    assert time.monotonic() - started >= 0.3
+    assert response.headers["openai-poll-after-ms"] == "1000"  # a 20 s render: 1 s
+
+
+def test_render_times_vary_within_the_jitter(simulator: Simulator) -> None:
+    simulator.configure(speed=1, duration_jitter=0.2)
+    ids = [create_ok(simulator, f"jitter {n}")["id"] for n in range(8)]
+    times = simulator.completion_times()
+    created = {
+        v["id"]: v["created_at"] for v in call(simulator, "GET", "/videos?limit=20").json()["data"]
+    }
+    durations = [times[i] - created[i] for i in ids]
+    # 20 s ±20 %, give or take created_at's whole second; not all the same length.
+    assert all(15 <= d <= 25 for d in durations) and len({round(d, 2) for d in durations}) > 1
+    with pytest.raises(ControlError) as refused:
+        simulator.configure(duration_jitter=1.5)
+    assert refused.value.status == 400
 
 
 def test_lifecycle_queued_progress_completed(simulator: Simulator) -> None:

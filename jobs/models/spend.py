@@ -93,7 +93,9 @@ class Charge(models.Model):
         indexes = [
             # selectors.spent() and usage(): a user's or a team's charges in a month
             models.Index(fields=["owner", "at"], name="charge_owner_at"),
-            models.Index(fields=["at"], name="charge_at"),
+            # usage(): everybody's charges in a month and in each of the last twelve, read from
+            # the index alone (it holds the basis and the amount too)
+            models.Index(fields=["at", "basis", "amount"], name="charge_at_amount"),
         ]
 
     def __str__(self) -> str:

@@ -54,8 +54,22 @@ class Batch(models.Model):
         return owner_or_staff(self.owner_id, user)
 
 
+# Columns no page shows: writing only these leaves `updated_at` alone, so a tracker's lease or
+# a told notice does not make every open tab re-fetch its rows (jobs/table_version.py).
+UNSHOWN_FIELDS = frozenset(
+    {"next_poll_at", "last_polled_at", "poll_errors", "notify_pending", "archive_attempts"}
+)
+
+
 class VideoQuerySet(models.QuerySet["Video"]):
     """The lifecycle's states as queries; each mirrors the property of the same name."""
+
+    def update(self, **kwargs: object) -> int:
+        """`auto_now` only runs in save(): a bulk UPDATE of anything a page shows moves
+        `updated_at` too, so the polls' version key (jobs/table_version.py) sees every change."""
+        if not UNSHOWN_FIELDS.issuperset(kwargs):
+            kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
 
     def active(self) -> VideoQuerySet:
         return self.filter(status__in=Video.ACTIVE).exclude(submission__in=Video.HALTED)
@@ -242,8 +256,13 @@ class Video(models.Model):
             models.Index(fields=["-requested_at", "-id"], name="video_recent"),
             # videos_for_table(mine) and the usage page
             models.Index(fields=["owner", "-requested_at"], name="video_owner_recent"),
-            # videos_for_table(status=...) and "is anything active?" on every poll
-            models.Index(fields=["status", "-requested_at"], name="video_status_recent"),
+            # videos_for_table(status=...), its "status" sorts (read backwards for "-status") and
+            # "is anything active?" on every poll
+            models.Index(fields=["status", "-requested_at", "-id"], name="video_status_recent"),
+            # videos_for_table(sort="model" / "-model") and the filter by model
+            models.Index(fields=["model", "-requested_at", "-id"], name="video_model_recent"),
+            # On PostgreSQL the search box's prompt__icontains is served by a trigram index
+            # (video_prompt_trgm, made by migration 0009 there only: SQLite has no pg_trgm).
             # notify.take_notifications() on every page and poll: my running jobs, my unread news
             models.Index(fields=["owner", "status"], name="video_owner_status"),
             models.Index(fields=["owner", "notify_pending"], name="video_owner_notify"),

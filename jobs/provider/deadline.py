@@ -102,13 +102,20 @@ class _Watchdog:
 
     def add(self, deadline: Deadline) -> None:
         with self._cond:
-            heapq.heappush(self._heap, (deadline.end, next(self._counter), deadline))
+            count = next(self._counter)
+            if count % 1024 == 1023:  # calls end long before their deadline: drop them now
+                self._heap = [entry for entry in self._heap if not entry[2]._done]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (deadline.end, count, deadline))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="provider-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is deadline:
+                # Sooner than what the thread waits for. Otherwise it need not wake: at a
+                # hundred calls a second, waking it for each was a thread switch per call.
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

@@ -139,8 +139,10 @@ class Transport:
             respect_retry_after_header=True,
             retry_after_cap=retry_after_cap,
         )
-        # pool_maxsize: a worker's thread pool shares this session; one connection per thread.
-        adapter = GuardedAdapter(pool_connections=4, pool_maxsize=32, max_retries=retry)
+        # pool_maxsize: a worker's thread pool shares this session, one connection per thread
+        # (the tracker's TRACKER_THREADS, 64 by default): a full pool would open a new
+        # connection for every read beyond it.
+        adapter = GuardedAdapter(pool_connections=4, pool_maxsize=128, max_retries=retry)
         self.session = requests.Session()
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

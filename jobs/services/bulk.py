@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 from zipstream import ZipStream
 
+from jobs.lib import storage
 from jobs.lib.names import download_name
 from jobs.models import Collection, Video
 from jobs.selectors import MAX_COMPARE, parse_ids, retry_key
@@ -147,17 +146,20 @@ def zip_of(videos: Sequence[Video]) -> ZipStream:
     """A sized zip stream of the videos' archived files, under their download names.
 
     Stored, not deflated: MP4, WebP and JPEG are compressed already, and a stored zip's length
-    is known up front (Content-Length, so the browser shows real progress). zipstream-ng reads
-    each file in 64 KiB pieces as the response is iterated: memory stays flat however large.
+    is known up front (Content-Length, so the browser shows real progress). Each file is read
+    through the archive's storage (disk or bucket) in 64 KiB pieces, opened only when the
+    response reaches it: memory stays flat however large.
     """
     stream = ZipStream(sized=True)
     for video in videos:
         for name in _archived_names(video):
-            path = Path(default_storage.path(name))
-            if not path.is_file():  # lost from the disk: `verify_archives --fix` will notice
+            try:
+                size = storage.size(name)
+            except FileNotFoundError:  # lost from the archive: `verify_archives` will notice
                 log.warning("video %s: %s is missing from the archive, left out", video.pk, name)
                 continue
-            stream.add_path(str(path), download_name(video.pk, video.prompt, name))
+            arcname = download_name(video.pk, video.prompt, name)
+            stream.add(storage.chunks(name), arcname, size=size)
     return stream
 
 

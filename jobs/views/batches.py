@@ -8,13 +8,13 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import selectors
 from jobs.forms import BatchRemixForm, KeyForm
+from jobs.lib.paging import BoundedPaginator
 from jobs.lib.prompts import BATCH_MAX_JOBS, batch_prompts
 from jobs.models import Batch, Video
 from jobs.services.submit import retry_failed, submit_batch
@@ -97,7 +97,7 @@ def batch_retry_failed(request: AuthedRequest, pk: int) -> HttpResponse:
 def batch_list(request: AuthedRequest) -> HttpResponse:
     """Every batch (or only mine), newest first, each with its live summary."""
     mine = request.GET.get("mine", "1") == "1"  # mine unless asked for all
-    page = Paginator(
+    page = BoundedPaginator(
         selectors.batches_for_list(user=request.user, mine=mine), BATCHES_PAGE_SIZE
     ).get_page(request.GET.get("page"))
     rows = selectors.batch_rows(page.object_list)

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs.archive import PARTIAL_DIR
+from jobs.lib import storage
 from jobs.lib.names import archived_pk, download_name
-from jobs.lib.ranges import file_response
 from jobs.models import Provider, Video
 from jobs.services.webhooks import WebhookRejected, handle_webhook
 
@@ -27,27 +23,16 @@ WEBHOOK_MAX_BYTES = 64 * 1024
 
 @require_GET
 def media(request: HttpRequest, path: str) -> HttpResponseBase:
-    """Archived files for logged-in users, with HTTP Range so the player can seek."""
-    if "\x00" in path:  # the filesystem calls below would raise ValueError (a 500)
-        raise Http404
-    root = Path(settings.MEDIA_ROOT).resolve()
-    full = (root / path).resolve()
-    # Resolved on both sides: a relative MEDIA_ROOT must not let `.partial/…` through.
-    if not full.is_relative_to(root) or full.is_relative_to(root / PARTIAL_DIR):
-        raise Http404
-    if not full.is_file():
-        raise Http404
-    response = file_response(full, request.headers.get("Range", ""))
+    """Archived files for logged-in users: from disk with HTTP Range so the player can seek, or
+    (archives in a bucket) a redirect to a short-lived presigned URL, after the same check."""
     pk = archived_pk(path)
     prompt = Video.objects.filter(pk=pk).values_list("prompt", flat=True).first() if pk else None
-    if pk and prompt is not None and response.status_code in (200, 206):
-        # Inline, so the player still plays it; a download (or "Save as") gets this name.
-        disposition = content_disposition_header(
-            as_attachment=False, filename=download_name(pk, prompt, path)
-        )
-        if disposition:  # None only for an empty name, which download_name never gives
-            response["Content-Disposition"] = disposition
-    return response
+    # Inline, so the player still plays it; a download (or "Save as") gets this name.
+    filename = download_name(pk, prompt, path) if pk and prompt is not None else None
+    navigate = request.headers.get("Sec-Fetch-Mode") == "navigate"
+    return storage.serve(
+        path, request.headers.get("Range", ""), filename=filename, navigate=navigate
+    )
 
 
 @csrf_exempt  # authenticated by the provider's signature instead (Standard Webhooks or OpenRouter)

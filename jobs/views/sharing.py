@@ -6,10 +6,7 @@ shares: every lookup goes through jobs.services.sharing (open_link, shared_video
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,8 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs.archive import PARTIAL_DIR
-from jobs.lib.ranges import file_response
+from jobs.lib import storage
 from jobs.models import Collection, ShareLink, Video
 from jobs.services import sharing
 from jobs.services.collections import collections_visible_to
@@ -155,16 +151,14 @@ def _unlock(request: HttpRequest, link: ShareLink) -> HttpResponse:
 @login_not_required
 @require_GET
 def shared_media(request: HttpRequest, token: str, pk: int, variant: str) -> HttpResponseBase:
-    """A shared video's archived file, with Range so the player can seek; nothing else."""
+    """A shared video's archived file, with Range so the player can seek (from disk, or the
+    bucket behind a presigned redirect); nothing else."""
     opened = sharing.open_link(token)
     if opened.refusal:
         return _private(HttpResponse(opened.words, status=410, content_type="text/plain"))
     if not sharing.is_unlocked(opened.link, request.session):
         raise Http404
-    root = Path(settings.MEDIA_ROOT).resolve()
-    full = (root / sharing.shared_file(opened.link, pk, variant)).resolve()
-    if not full.is_relative_to(root) or full.is_relative_to(root / PARTIAL_DIR):
-        raise Http404
-    if not full.is_file():
-        raise Http404
-    return _private(file_response(full, request.headers.get("Range", "")))
+    name = sharing.shared_file(opened.link, pk, variant)
+    # From a bucket, a redirect to a presigned URL: it outlives a revoke by at most its
+    # AWS_QUERYSTRING_EXPIRE, and _private keeps the redirect itself from being reused.
+    return _private(storage.serve(name, request.headers.get("Range", "")))

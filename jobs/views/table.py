@@ -7,35 +7,134 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import selectors
+from jobs import selectors, table_version
+from jobs.lib.paging import BoundedPaginator
 from jobs.models import Profile, Video
+from jobs.notify import Notices, take_notifications
 from jobs.services import preferences
 from jobs.views.common import AuthedRequest, revalidate
+from jobs.views.polls import (
+    changed_rows,
+    changes_only,
+    conditional_poll,
+    is_poll,
+    notices_oob,
+    poll_version,
+)
+
+
+def _params(request: AuthedRequest) -> dict[str, str]:
+    # NUL cannot be stored or searched in PostgreSQL text (it would be a 500): drop it.
+    return {k: str(v).replace("\x00", "") for k, v in request.GET.items()}
+
+
+def _view(request: AuthedRequest, params: dict[str, str]) -> str:
+    # The poll names the view it shows, so a tick costs no profile query.
+    view = params.get("view", "")
+    if view in Profile.View.values:
+        return view
+    if not hasattr(request, "_table_view"):  # read once, though the ETag needs it first
+        request._table_view = selectors.table_view(request.user)  # type: ignore[attr-defined]
+    return str(request._table_view)  # type: ignore[attr-defined]
+
+
+def _page_number(params: dict[str, str]) -> int:
+    """The page the poll asks for (its URL names the page it rendered), as Paginator reads it."""
+    raw = params.get("page", "1")
+    return max(int(raw), 1) if raw.isdigit() and len(raw) < 10 else 1
+
+
+def _version(request: AuthedRequest) -> table_version.PageVersion:
+    params = _params(request)
+    filters = selectors.TableFilters.from_query(params)
+    return _page_version(request, params, filters, _view(request, params))
+
+
+def _page_version(
+    request: AuthedRequest, params: dict[str, str], filters: selectors.TableFilters, view: str
+) -> table_version.PageVersion:
+    return table_version.page_version(
+        user=request.user,
+        filters=filters,
+        view=view,
+        number=_page_number(params),
+        size=settings.TABLE_PAGE_SIZE,
+    )
 
 
 @require_GET
+@conditional_poll(_version)
 def video_list(request: AuthedRequest) -> HttpResponse:
-    # NUL cannot be stored or searched in PostgreSQL text (it would be a 500): drop it.
-    params = {k: str(v).replace("\x00", "") for k, v in request.GET.items()}
+    """The list, or its polled partial: unchanged ticks end in conditional_poll's 304; a tick
+    with the same rows gets only the changed ones, any other the whole partial."""
+    params = _params(request)
     filters = selectors.TableFilters.from_query(params)
-    page = Paginator(
-        selectors.videos_for_table(user=request.user, filters=filters), settings.TABLE_PAGE_SIZE
+    view = _view(request, params)
+    version = poll_version(request, lambda: _page_version(request, params, filters, view))
+    if is_poll(request):
+        changed = version.changed_since(request.headers.get("If-None-Match", ""))
+        if changed is not None:
+            return _changes(request, version, view, changed)
+    ctx = _table_context(request, params, filters, view)
+    ctx["version"] = version.key
+    if is_poll(request):
+        if notices := _known_notices(version):
+            ctx["notices"] = notices
+        response = render(request, "jobs/video_list.html#video-table", ctx)
+        response["ETag"] = version.key
+        return revalidate(response)
+    # The filter menu is not part of the partial.
+    ctx["models"] = selectors.models_in_use(filters.model)
+    ctx["review_states"] = [c for c in Video.ReviewState.choices if c[0]]
+    return revalidate(render(request, "jobs/video_list.html", ctx))
+
+
+def _known_notices(version: table_version.PageVersion) -> Notices | None:
+    """My notices as the key read them, when no news waits (saves take_notifications' query)."""
+    if version.mine is None or version.mine.pending:
+        return None  # the context processor takes them (and marks them told)
+    return Notices(version.mine.running, [])
+
+
+def _changes(
+    request: AuthedRequest,
+    version: table_version.PageVersion,
+    view: str,
+    pks: list[int],
+) -> HttpResponse:
+    """Only the rows that changed, each swapped out of band into its place, and my notices."""
+
+    def fetch(missing: list[int]) -> list[Video]:
+        videos = list(table_version.changed(missing))
+        for video in videos:
+            video.cost_charged = selectors.charged(video)  # type: ignore[attr-defined]  # cards
+        return videos
+
+    body = changed_rows(request, request.user, view, version, pks, fetch)
+    notices = _known_notices(version) or take_notifications(user=request.user, mentions=False)
+    response = HttpResponse(body + notices_oob(notices))
+    response["ETag"] = version.key
+    return changes_only(response)
+
+
+def _table_context(
+    request: AuthedRequest, params: dict[str, str], filters: selectors.TableFilters, view: str
+) -> dict[str, Any]:
+    page = BoundedPaginator(  # counts at most 10,000 rows (1,000 matches): no page grows past it
+        selectors.videos_for_table(user=request.user, filters=filters),
+        settings.TABLE_PAGE_SIZE,
+        count_limit=selectors.count_limit(filters),
     ).get_page(params.get("page"))
     for video in page.object_list:
-        video.cost_charged = selectors.charged(video)  # type: ignore[attr-defined]  # for cards
-    # The poll names the view it shows, so a tick costs no profile query.
-    view = params.get("view", "")
-    if view not in Profile.View.values:
-        view = selectors.table_view(request.user)
+        video.cost_charged = selectors.charged(video)  # for cards
     query = {k: v for k, v in params.items() if k not in ("page", "view") and v}
-    ctx = {
+    return {
         "page": page,
         "videos": page.object_list,
         "view": view,
@@ -50,11 +149,6 @@ def video_list(request: AuthedRequest) -> HttpResponse:
         "table_url": f"{reverse('jobs:list')}?{urlencode({**query, 'page': str(page.number)})}"
         + f"&view={view}",
     }
-    if request.htmx and not request.htmx.history_restore_request:
-        return revalidate(render(request, "jobs/video_list.html#video-table", ctx))
-    ctx["models"] = selectors.models_in_use()  # the filter menu is not part of the partial
-    ctx["review_states"] = [c for c in Video.ReviewState.choices if c[0]]
-    return revalidate(render(request, "jobs/video_list.html", ctx))
 
 
 def sort_headers(sort: str, query: dict[str, str]) -> dict[str, dict[str, Any]]:

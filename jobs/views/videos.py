@@ -13,17 +13,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import selectors
+from jobs import selectors, table_version
 from jobs.forms import RemixForm, RetryForm
 from jobs.lib.prompts import prompt_diff
 from jobs.models import Charge, Video
 from jobs.services.manage import cancel_refusal, cancel_video, delete_video, give_up, send_again
 from jobs.services.submit import derive_refusals, retry_video, submit_remix
 from jobs.views.common import AuthedRequest, add_errors, revalidate, status_for
+from jobs.views.polls import conditional_poll, detail_poll_context, versioned
 from jobs.views.review import review_panel
 
 
+def _detail_version(request: AuthedRequest, pk: int) -> table_version.DetailVersion:
+    return table_version.detail_version(user=request.user, pk=pk)
+
+
 @require_GET
+@conditional_poll(_detail_version)  # an unchanged tick of the panel is a 304 before this runs
 def video_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     video = get_object_or_404(Video.objects.select_related("provider", "owner", "source"), pk=pk)
     retried_as = video.retries.first() if video.status == Video.Status.FAILED else None
@@ -44,8 +50,10 @@ def video_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     }
     if not video.will_change:  # the review card: once nothing changes by itself (no poll)
         ctx.update(review_panel(video, request.user))
+    else:  # the panel polls: it says what it shows, so the next tick can be a 304
+        ctx.update(detail_poll_context(request, lambda: _detail_version(request, pk)))
     template = "jobs/video_detail.html#video-status" if request.htmx else "jobs/video_detail.html"
-    return revalidate(render(request, template, ctx))
+    return revalidate(versioned(request, render(request, template, ctx), ctx))
 
 
 def _cancel_refusal(video: Video) -> str | None:

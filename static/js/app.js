@@ -18,6 +18,28 @@
   setInterval(tick, pollMs);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) tick(); });
 
+  // Conditional polls (jobs/views/polls.py): a polled element's data-version (the ETag of what
+  // it shows) goes out as If-None-Match, so the server can answer 304 before rendering, or send
+  // only the rows that changed. Set by hand, the header also keeps the browser's HTTP cache out
+  // of it: a 304 reaches us as a 304 (nothing to swap), never as a replayed old answer.
+  document.addEventListener("htmx:configRequest", (e) => {
+    const elt = e.detail.elt;
+    if (e.detail.verb === "get" && elt && elt.dataset && elt.dataset.version) {
+      e.detail.headers["If-None-Match"] = elt.dataset.version;
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    if (e.detail.xhr.status === 304) e.detail.shouldSwap = false;
+  });
+  document.addEventListener("htmx:afterRequest", (e) => {
+    // A changed-rows answer leaves the element in place: it takes the new version from the
+    // ETag (a whole answer morphs the same value in through data-version).
+    const elt = e.detail.elt, xhr = e.detail.xhr;
+    if (!elt || !elt.isConnected || !elt.hasAttribute || !elt.hasAttribute("data-version")) return;
+    const etag = xhr && xhr.status === 200 ? xhr.getResponseHeader("ETag") : null;
+    if (etag) elt.dataset.version = etag;
+  });
+
   function countdowns(root) {
     const now = Date.now() / 1000;
     (root || document).querySelectorAll("time[data-expires]").forEach((el) => {

@@ -34,6 +34,12 @@
       const hint = el.nextElementSibling;
       if (hint && hint.hasAttribute("data-ago")) hint.textContent = "(" + ago(date) + ")";
     });
+    // The table's "Created" cells: only how long ago. A poll answers 304 while the rows are
+    // unchanged (jobs/table_version.py), so the words are kept current here, not by the server.
+    (root || document).querySelectorAll("time[data-since]").forEach((el) => {
+      const date = new Date(el.getAttribute("datetime"));
+      if (!isNaN(date.getTime())) el.textContent = ago(date);
+    });
   }
   document.addEventListener("DOMContentLoaded", () => render(document));
   document.addEventListener("htmx:afterSettle", (e) => render(e.target));

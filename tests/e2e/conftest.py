@@ -22,6 +22,11 @@ from tests.helpers import import_by_id, poll_due_videos
 # ORM calls from a thread with a running loop. Nothing here is async: the guard is a false alarm.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
 
+# Assertions wait for their state up to 15 s, like actions (context.set_default_timeout): on a
+# busy machine (two xdist workers, a simulator and Chromium on two cores) an htmx swap can take
+# longer than Playwright's default 5 s, and waiting longer costs nothing when it comes sooner.
+expect.set_options(timeout=15_000)
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"  # git-ignored; CI keeps it as a build artifact
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's browser: Playwright's own builds cannot be fetched

@@ -22,7 +22,11 @@ from jobs.tracker import claim_due
 from tests.conftest import Simulator, drive
 
 HX = {"HX-Request": "true"}
-MAX_POLL_QUERIES = 6
+MAX_POLL_QUERIES = 6  # a tick with no version yet: the whole table
+# A tick that sends its version (jobs/table_version.py): the session, the user, the key; and
+# for a changed row, the changed rows. Rendering is skipped or limited to those rows.
+UNCHANGED_POLL_QUERIES = 3
+CHANGED_POLL_QUERIES = 4
 
 
 @pytest.fixture
@@ -86,6 +90,35 @@ def test_the_table_poll_runs_the_same_few_queries_with_10_or_200_jobs(
     many = poll_queries(alice_client)
     assert few == many, "the poll's query count grows with the number of jobs (an N+1?)"
     assert many <= MAX_POLL_QUERIES
+
+
+def versioned_poll(client: Any, etag: str) -> tuple[int, Any]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/?page=1&view=table", headers={**HX, "If-None-Match": etag})
+    return len(ctx.captured_queries), response
+
+
+def test_unchanged_and_changed_polls_cost_the_same_few_queries_with_10_or_200_jobs(
+    alice_client: Any, alice: Any, bob: Any, offline_provider: Provider
+) -> None:
+    def figures() -> tuple[int, int, int, int]:
+        whole = alice_client.get("/?page=1&view=table", headers=HX)
+        unchanged, same = versioned_poll(alice_client, whole["ETag"])
+        assert same.status_code == 304
+        newest = Video.objects.order_by("-requested_at", "-pk").first()
+        assert newest is not None
+        Video.objects.filter(pk=newest.pk).update(progress=newest.progress + 1)
+        changed, delta = versioned_poll(alice_client, same["ETag"])
+        assert delta.status_code == 200 and delta["HX-Reswap"] == "none"
+        return unchanged, changed, len(delta.content), len(whole.content)
+
+    add_jobs(offline_provider, [alice, bob], 10, active=True)
+    few = figures()
+    add_jobs(offline_provider, [alice, bob], 190, active=False)
+    many = figures()
+    assert few[:2] == many[:2] == (UNCHANGED_POLL_QUERIES, CHANGED_POLL_QUERIES)
+    # One changed row travels, not the table: a fraction of the whole answer's bytes.
+    assert many[2] * 4 < many[3], many
 
 
 def test_an_unchanged_poll_is_a_304_of_well_under_1_kb(

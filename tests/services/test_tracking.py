@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -23,11 +24,11 @@ from pytest_django import Settings
 from jobs.archive import remove_stale_partials
 from jobs.lifecycle import next_poll_delay
 from jobs.management.commands import track_videos
-from jobs.models import Video
+from jobs.models import Provider, Video
 from jobs.provider.schema import RemoteVideo
 from jobs.services.submit import submit_remix
-from jobs.tracker import claim_due, release_claims
-from tests.conftest import drive
+from jobs.tracker import claim_due, claim_work, process_claimed, release_claims
+from tests.conftest import Simulator, drive
 from tests.helpers import import_by_id, poll_due_videos
 
 
@@ -267,6 +268,8 @@ def test_a_stopping_tracker_hands_back_what_it_never_started(alice, completed) -
 def test_the_tracker_needs_two_threads() -> None:
     with pytest.raises(CommandError, match="at least 2"):
         call_command("track_videos", "--once", "--threads", "1")
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("track_videos", "--once", "--download-threads", "0")
 
 
 class TestPollDelay:
@@ -293,10 +296,13 @@ class TestPollDelay:
         )
 
     def test_it_aims_at_the_predicted_finish(self, completed) -> None:
-        # 20 points in 10 s: 60 points (30 s) to go; a long wait is re-checked at 3/4 of it.
-        assert self.delay(completed, 40, old=20, ago=10) == pytest.approx(22.5, abs=0.1)
-        # 5 points in 1 s, 5 to go: just past the finish.
-        assert self.delay(completed, 95, old=90, ago=1) == pytest.approx(1.2, abs=0.05)
+        # 20 points in 10 s: 60 points (30 s) to go, known to 1/20 (1.5 s): one read on the way,
+        # before the earliest finish (27 s), makes the rate sure.
+        assert self.delay(completed, 40, old=20, ago=10) == pytest.approx(27.0, abs=0.1)
+        # 5 points in 1 s, 5 to go: just past the latest finish the rate allows.
+        assert self.delay(completed, 95, old=90, ago=1) == pytest.approx(1.25, abs=0.05)
+        # 80 points in 40 s, 10 to go (5 s, known to 0.06 s): straight past the finish.
+        assert self.delay(completed, 90, old=10, ago=40) == pytest.approx(5.11, abs=0.02)
 
     def test_the_time_spent_queued_does_not_count_as_rendering(self, completed) -> None:
         # The first in-progress read has no rate yet: look again soon, not "100 % in 30 s".
@@ -306,8 +312,22 @@ class TestPollDelay:
         )
         assert delay == 2.0
 
-    def test_the_providers_hint_is_a_floor(self, completed) -> None:
-        assert self.delay(completed, 95, old=90, ago=1, poll_after=10.0) == 10.0
+    def test_the_providers_hint_is_a_floor_on_the_way(self, completed) -> None:
+        assert self.delay(completed, 40, old=20, ago=10, poll_after=10.0) == pytest.approx(
+            27, abs=0.1
+        )
+        assert self.delay(completed, 50, old=50, ago=5, poll_after=10.0) == 10.0  # not moving
+        # A read on the way would come after the earliest finish: aim at the finish instead.
+        assert self.delay(completed, 40, old=20, ago=10, poll_after=29.0) == pytest.approx(
+            31.55, abs=0.05
+        )
+
+    def test_the_read_aimed_at_the_finish_is_not_held_back_by_the_hint(self, completed) -> None:
+        # Done in about a second, the provider says "come back in 10 s": a read at 99 % and the
+        # next one 10 s later would leave the finished job unseen for 9 s.
+        assert self.delay(completed, 95, old=90, ago=1, poll_after=10.0) == pytest.approx(
+            1.25, abs=0.05
+        )
 
     def test_webhooks_make_polling_a_slow_fallback(self, completed) -> None:
         completed.provider.webhooks_enabled = True
@@ -330,7 +350,100 @@ def test_a_burst_of_slow_downloads_leaves_threads_for_status_reads(
     running = remix(alice, completed, prompt="still rendering")
     after, _ = track_until(
         lambda: Video.objects.get(pk=running.pk).status == Video.Status.COMPLETED,
-        threads=4,  # 3 may download, 1 is kept for the rest
+        threads=4,  # downloads have threads of their own: these 4 are for the rest
         before_stop=lambda: simulator.control("DELETE", "faults"),  # downloads in hand end soon
     )
     assert after is not None and after < hang, after
+
+
+@pytest.fixture
+def rendering(alice: User, completed: Video, simulator: Simulator) -> Video:
+    """A remix the provider is still working on (a thousand times slower), sent and read."""
+    simulator.configure(slow_rate=1, slow_factor=1000)
+    video = remix(alice, completed)
+    drive(lambda: Video.objects.get(pk=video.pk).submission == Video.Submission.SUBMITTED)
+    return Video.objects.get(pk=video.pk)
+
+
+def statements(queries: CaptureQueriesContext) -> list[str]:
+    """The SQL run, without the savepoints the test's own transaction adds."""
+    return [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+def test_a_status_read_is_one_get_and_two_queries(rendering: Video, simulator: Simulator) -> None:
+    Video.objects.filter(pk=rendering.pk).update(next_poll_at=timezone.now())
+    [claim] = claim_work(limit=5)
+    assert (claim.pk, claim.video_id, claim.reads_status) == (
+        rendering.pk,
+        rendering.video_id,
+        True,
+    )
+    assert claim.provider.pk == rendering.provider_id  # the claim brings it: no query later
+    reads = retrieves(simulator, rendering.video_id or "")
+    with CaptureQueriesContext(connection) as queries:
+        process_claimed(video_id=claim.pk, claim=claim)
+    assert retrieves(simulator, rendering.video_id or "") == reads + 1
+    # The row, locked, and an UPDATE of what changed: nothing about it changed but when it
+    # was read and when it is next due, so the row's updated_at (what pages key on) stays.
+    select, update = statements(queries)
+    assert select.startswith("SELECT") and update.startswith("UPDATE")
+    assert "last_polled_at" in update and "next_poll_at" in update
+    assert "prompt" not in update and "updated_at" not in update
+    after = Video.objects.get(pk=rendering.pk)
+    assert after.updated_at == rendering.updated_at and after.last_polled_at is not None
+    assert after.next_poll_at is not None and after.next_poll_at > timezone.now()
+
+
+def test_a_change_the_provider_reports_is_written_and_dated(
+    rendering: Video, simulator: Simulator
+) -> None:
+    Video.objects.filter(pk=rendering.pk).update(next_poll_at=timezone.now(), model="old-name")
+    poll_due_videos()
+    after = Video.objects.get(pk=rendering.pk)
+    assert after.model == "sora-2" and after.updated_at > rendering.updated_at
+
+
+def test_claims_say_which_rows_are_status_reads(
+    alice: User, completed: Video, rendering: Video
+) -> None:
+    waiting = remix(alice, completed, prompt="not sent yet")
+    Video.objects.filter(pk__in=[waiting.pk, rendering.pk]).update(next_poll_at=timezone.now())
+    claims = {claim.pk: claim.reads_status for claim in claim_work(limit=5)}
+    assert claims == {rendering.pk: True, waiting.pk: False}
+
+
+def retrieves(simulator: Simulator, video_id: str) -> int:
+    return int(simulator.stats()["per_video"].get(video_id, {}).get("retrieve", 0))
+
+
+def due_rows(provider: Provider, count: int) -> None:
+    Video.objects.bulk_create(
+        Video(
+            provider=provider,
+            video_id=f"video_due_{uuid.uuid4().hex}",
+            status=Video.Status.IN_PROGRESS,
+            submission=Video.Submission.SUBMITTED,
+            prompt="due",
+            next_poll_at=timezone.now(),
+        )
+        for _ in range(count)
+    )
+
+
+def test_read_threads_are_sized_by_littles_law(completed: Video) -> None:
+    sizer = track_videos.Sizer(low=4, high=64)
+    for _ in range(10):
+        sizer.record(0.3)  # each read held its thread 300 ms
+    now = time.monotonic()
+    due_rows(completed.provider, 40)  # due within the 2 s horizon: 20 a second
+    assert sizer.adjust(now) == 9  # 20/s × 0.3 s × 1.5, rounded up
+    due_rows(completed.provider, 160)
+    assert sizer.adjust(now + 1) == 45  # 100/s: the threads grow at once
+    due_rows(completed.provider, 400)
+    assert sizer.adjust(now + 2) == 64  # never past the bound
+    Video.objects.filter(video_id__startswith="video_due_").delete()
+    assert sizer.adjust(now + 3) == 57  # a lull: they shrink slowly, by a tenth at a time
+    assert sizer.adjust(now + 3.1) == 57  # at most twice a second
+    for step in range(4, 40):
+        sizer.adjust(now + step)
+    assert sizer.cap == 4  # and end at the floor

@@ -26,10 +26,18 @@ LAYERS = [
     {"jobs.tasks"},
     {"jobs.tracker"},
     {"jobs.submission", "jobs.archive"},
-    {"jobs.lifecycle"},
+    {"jobs.lifecycle", "jobs.snapshot_rows"},
     {"jobs.polling"},
     {"jobs.notify", "jobs.outbound"},
-    {"jobs.selectors", "jobs.batch_reads", "jobs.review_reads", "jobs.audit_reads"},
+    # jobs.table_version reads through jobs.selectors (one layer, imports within it allowed)
+    {
+        "jobs.selectors",
+        "jobs.table_version",
+        "jobs.batch_reads",
+        "jobs.review_reads",
+        "jobs.audit_reads",
+        "jobs.spend_reads",
+    },
     {"jobs.models"},
     {"jobs.provider", "jobs.lib"},
 ]

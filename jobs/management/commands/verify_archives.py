@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from jobs.archive import mark_broken, stored_problems
+from jobs.lib.storage import storage_problem, unreadable
 from jobs.models import Video
 from jobs.services.manage import rearchive
 
@@ -15,8 +16,9 @@ from jobs.services.manage import rearchive
 class Command(BaseCommand):
     help = (
         "Check every archived video's stored files (MP4 structure and a decoded frame, the "
-        "images). Prints one line per problem and a summary; exits non-zero while problems "
-        "remain. With --fix, broken ones are fetched again while the provider still has them."
+        "images), on local disk or in the bucket. Prints one line per problem and a summary; "
+        "exits non-zero while problems remain. With --fix, broken ones are fetched again while "
+        "the provider still has them."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,11 +47,23 @@ class Command(BaseCommand):
             found = set(videos.values_list("pk", flat=True))
             for pk in sorted(wanted - found):
                 self.stdout.write(f"video #{pk}: not archived here, nothing to check")
+        if videos.exists() and (problem := unreadable()):
+            raise CommandError(f"Could not read the archive's storage: {problem}. Nothing checked.")
         checked = broken = queued = lost = 0
         now = timezone.now()
         for video in videos.iterator():
             checked += 1
-            problems = stored_problems(video)
+            try:
+                problems = stored_problems(video)
+            except Exception as exc:
+                # The bucket is down or refuses us: every file would look broken, and --fix
+                # would fetch them all again. Stop and say so instead.
+                if (problem := storage_problem(exc)) is None:
+                    raise
+                raise CommandError(
+                    f"Could not read the archive's storage ({problem}); nothing was changed "
+                    f"for video #{video.pk} or after it."
+                ) from exc
             if not problems:
                 continue
             broken += 1
