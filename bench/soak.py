@@ -91,7 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         # of 30 s so the dead worker's claims come back within the test rather than after two
         # minutes. Still longer than any download here: a lease shorter than a download lets
         # a second worker archive the same video at the same time.
-        args.actions, args.kills, args.duration, args.drain = 40, 1, 20, 60
+        # A generous drain: it ends as soon as every row has settled, and a busy machine (the
+        # suite on two xdist workers) may need it.
+        args.actions, args.kills, args.duration, args.drain = 40, 1, 20, 150
         args.lease = args.lease or 30
     if args.trackers is None:
         args.trackers = 2 if is_postgres(args.database_url) else 1
