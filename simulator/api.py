@@ -89,10 +89,42 @@ ROUTES: tuple[Route, ...] = (
 
 def handle(handler: Handler, method: str, path: str) -> Response | None:
     """Every request under /v1: counted, perhaps faulted, authenticated, then answered."""
+    return serve(
+        handler,
+        method,
+        path,
+        routes=ROUTES,
+        mount="/v1",
+        answer=_api_response,
+        refused=ApiError.response,
+        faulted=fault_response,
+    )
+
+
+Answer = Callable[[Handler, str, str, "Route | None", dict[str, str]], Response]
+
+
+def serve(
+    handler: Handler,
+    method: str,
+    path: str,
+    *,
+    routes: tuple[Route, ...],
+    mount: str,
+    answer: Answer,
+    refused: Callable[[ApiError], Response],
+    faulted: Callable[[str, Settings], Response],
+) -> Response | None:
+    """One request to a dialect's mount: counted, perhaps faulted, then answered.
+
+    Shared by the OpenAI routes here and OpenRouter's (`openrouter.handle`): the dialects
+    differ in their routes, their answers and their error envelopes (`refused`, `faulted`),
+    not in how requests are counted or faults injected. None: the connection was dropped.
+    """
     app = handler.app
-    route, params = match_route(ROUTES, method, path)
+    route, params = match_route(routes, method, path)
     if route is None:
-        app.stats.request(f"{method} (unknown /v1 path)", None, None)
+        app.stats.request(f"{method} (unknown {mount} path)", None, None)
     else:
         video_id = urllib.parse.unquote(params["id"]) if "id" in params else None
         app.stats.request(route.template, video_id, route.per_video)
@@ -108,18 +140,18 @@ def handle(handler: Handler, method: str, path: str) -> Response | None:
         if fault == "timeout":
             time.sleep(app.settings.hang_seconds)
         elif fault not in AFTER_ANSWER_FAULTS:
-            return fault_response(fault, app.settings)
+            return faulted(fault, app.settings)
     try:
-        response = _api_response(handler, method, path, route, params)
+        response = answer(handler, method, path, route, params)
     except ApiError as exc:
-        response = exc.response()
+        response = refused(exc)
     if fault == "accept_then_drop":
         handler.drop()
         return None
     if fault == "accept_then_timeout":
         time.sleep(app.settings.hang_seconds)
     if fault == "create_then_500":  # the job exists; the client is told the server failed
-        return fault_response("500", app.settings)
+        return faulted("500", app.settings)
     if fault == "truncate" and response.status in (200, 206):
         # Half the body, no Content-Length, then a clean close: by its framing the answer
         # looks whole, so only a client that checks what it got can tell.

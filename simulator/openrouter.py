@@ -34,7 +34,7 @@ from typing import Any
 from . import api
 from .config import Settings
 from .content import asset
-from .http import ApiError, Handler, Response, Route, allowed_methods, match_route
+from .http import ApiError, Handler, Response, Route, allowed_methods
 from .lifecycle import Job, Plan
 from .openrouter_models import (
     ASPECT_RATIOS,
@@ -106,40 +106,17 @@ def bad(message: str) -> OpenRouterError:
 
 def handle(handler: Handler, method: str, path: str) -> Response | None:
     """Every request under /api/v1: counted, perhaps faulted, authenticated, then answered."""
-    app = handler.app
-    route, params = match_route(ROUTES, method, path)
-    if route is None:
-        app.stats.request(f"{method} (unknown {PREFIX} path)", None, None)
-    else:
-        job_id = urllib.parse.unquote(params["id"]) if "id" in params else None
-        app.stats.request(route.template, job_id, route.per_video)
-    creates = route is not None and route.creates
-    content = route is not None and route.action == "content"
-    fault = app.faults.pick(method, path, creates, content)
-    app.faults.delay()
-    if fault is not None:
-        app.stats.fault(fault)
-        if fault == "drop":
-            handler.drop()
-            return None
-        if fault == "timeout":
-            time.sleep(app.settings.hang_seconds)
-        elif fault not in api.AFTER_ANSWER_FAULTS:
-            return fault_response(fault, app.settings)
-    try:
-        response = _answer(handler, method, path, route, params)
-    except ApiError as exc:  # ours, or the shared parsing's (OpenAI-shaped): one envelope
-        response = envelope(exc.status, exc.message, exc.headers)
-    if fault == "accept_then_drop":
-        handler.drop()
-        return None
-    if fault == "accept_then_timeout":
-        time.sleep(app.settings.hang_seconds)
-    if fault == "create_then_500":
-        return fault_response("500", app.settings)
-    if fault == "truncate" and response.status in (200, 206):
-        response.truncate_at = response.content_length() // 2
-    return response
+    return api.serve(
+        handler,
+        method,
+        path,
+        routes=ROUTES,
+        mount=PREFIX,
+        answer=_answer,
+        # Ours, or the shared parsing's (OpenAI-shaped): one envelope, OpenRouter's.
+        refused=lambda exc: envelope(exc.status, exc.message, exc.headers),
+        faulted=fault_response,
+    )
 
 
 def fault_response(fault: str, settings: Settings) -> Response:
