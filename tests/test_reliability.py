@@ -11,6 +11,7 @@ simulator, which overlaps well. The full-size runs and their figures are in docs
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 import requests
 
+from bench.fault_proxy import POST_FAULTS
 from simulator.testing import Simulator, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +109,13 @@ def benches(request: pytest.FixtureRequest) -> Iterator[dict[str, Bench]]:
                     bench.proc.wait()
 
 
+def counts_on(text: str, label: str) -> dict[str, int]:
+    """The `name=count` pairs of the soak's line `label: a=1, b=2` (seeded draws in thread
+    order, so which fault kinds appear varies from run to run)."""
+    line = re.search(rf"^.*\b{label}: (.*)$", text, re.MULTILINE)
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line[1] if line else "")}
+
+
 def test_the_soak_loses_duplicates_and_corrupts_nothing(benches: dict[str, Bench]) -> None:
     bench = benches["test_the_soak_loses_duplicates_and_corrupts_nothing"]
     fields, text = bench.verdict()
@@ -119,7 +128,10 @@ def test_the_soak_loses_duplicates_and_corrupts_nothing(benches: dict[str, Bench
     assert int(fields["archived"]) + int(fields["unarchived"]) == int(fields["completed"])
     assert fields["jobs_created"] == fields["submitted"] == "40"  # each action made one job
     assert fields["kills"] == str(3 if ON_POSTGRES else 2)  # each tracker and the worker
-    assert "faulted" in text and "proxy: post_5xx=" in text  # the faults really happened
+    # The faults really happened, on both sides and on the POSTs that could double-charge.
+    assert sum(counts_on(text, "simulator faults").values()) > 0, text[-3000:]
+    proxy = counts_on(text, "proxy")
+    assert sum(proxy.get(kind, 0) for kind in POST_FAULTS) > 0, text[-3000:]
     assert bench.proc.returncode == 0
 
 
