@@ -1,6 +1,11 @@
-"""Shortcuts the tests share: one tracker step, and raw imports."""
+"""Shortcuts the tests share: one tracker step, raw imports, a finished job at a stand-in."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
 
 from jobs import tracker
 from jobs.models import Provider, Video
@@ -23,3 +28,26 @@ def import_by_id(*, provider: Provider, video_id: str) -> tuple[Video, bool]:
 def sync_from_provider(*, provider: Provider, limit: int = 100) -> tuple[int, int]:
     result = sync_provider(provider=provider, limit=limit)
     return result.seen, result.new
+
+
+def stand_in_row(
+    base_url: str, owner: Any, *, provider_name: str = "Stand-in", **fields: Any
+) -> Video:
+    """A job completed at the provider (a stand-in server at base_url), its files not yet
+    archived and due for the tracker now; fields override any column."""
+    provider = Provider.objects.create(
+        name=provider_name, base_url=base_url, api_key_env="SIMULATOR_API_KEY"
+    )
+    columns: dict[str, Any] = {
+        "video_id": "video_standin",
+        "model": "sora-2",
+        "prompt": "a lighthouse at dusk",
+        "size": "64x48",
+        "seconds": "4",
+        "status": Video.Status.COMPLETED,
+        "progress": 100,
+        "submission": Video.Submission.IMPORTED,
+        "expires_at": timezone.now() + timedelta(hours=1),
+        "next_poll_at": timezone.now(),
+    }
+    return Video.objects.create(provider=provider, owner=owner, **(columns | fields))

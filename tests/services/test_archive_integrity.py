@@ -26,10 +26,10 @@ from PIL import Image
 
 from jobs import archive, tracker
 from jobs.lib import media_check
-from jobs.models import Provider, Video
+from jobs.models import Video
 from jobs.services.manage import rearchive
 from tests.conftest import StandInHandler, drive, serving
-from tests.helpers import import_by_id, poll_due_videos
+from tests.helpers import import_by_id, poll_due_videos, stand_in_row
 
 # --- media made here -------------------------------------------------------------------------
 
@@ -232,26 +232,6 @@ def good_files(mp4: bytes) -> dict[str, tuple[str, bytes]]:
     }
 
 
-def archiving_row(base_url: str, owner: Any) -> Video:
-    provider = Provider.objects.create(
-        name="Stand-in", base_url=base_url, api_key_env="SIMULATOR_API_KEY"
-    )
-    return Video.objects.create(
-        provider=provider,
-        video_id="video_standin",
-        model="sora-2",
-        prompt="a lighthouse at dusk",
-        size="64x48",
-        seconds="4",
-        status=Video.Status.COMPLETED,
-        progress=100,
-        submission=Video.Submission.IMPORTED,
-        owner=owner,
-        expires_at=timezone.now() + timedelta(hours=1),
-        next_poll_at=timezone.now(),
-    )
-
-
 def try_again_now(video: Video) -> Video:
     """One more archive attempt, without waiting out the back-off (its length is not under
     test here; that there is one is checked by the caller)."""
@@ -270,7 +250,7 @@ def test_a_file_that_fails_verification_is_retried_then_marked_broken(
     layout = boxes(mp4)
     files = {**good_files, "video": ("video/mp4", layout[b"ftyp"] + layout[b"mdat"])}
     with media_server(files) as url:
-        video = archiving_row(url, alice)
+        video = stand_in_row(url, alice)
         for attempt in range(1, settings.ARCHIVE_MAX_ATTEMPTS):
             video = try_again_now(video)
             assert video.asset_state == Video.Assets.PENDING and video.archive_attempts == attempt
@@ -308,7 +288,7 @@ def test_archive_again_starts_afresh_and_a_success_resets_the_count(
     db, alice, good_files, media_root, queue_only
 ) -> None:
     with media_server(good_files) as url:
-        video = archiving_row(url, alice)
+        video = stand_in_row(url, alice)
         Video.objects.filter(pk=video.pk).update(
             asset_state=Video.Assets.BROKEN, archive_attempts=5, next_poll_at=None,
             last_error="The video file failed verification 5 times: ...",
@@ -330,7 +310,7 @@ def test_a_broken_off_download_removes_every_file_of_the_attempt(
 ) -> None:
     # Video and thumbnail arrive whole; the spritesheet stops short: nothing may stay.
     with media_server(good_files, cut={"spritesheet": 1000}) as url:
-        video = try_again_now(archiving_row(url, alice))
+        video = try_again_now(stand_in_row(url, alice))
     assert video.asset_state == Video.Assets.PENDING and video.archive_attempts == 1
     assert video.last_error.startswith("Archiving failed (attempt 1 of 5), will retry: ")
     assert "spritesheet" in video.last_error
@@ -341,7 +321,7 @@ def test_a_broken_off_download_removes_every_file_of_the_attempt(
 def test_a_provider_that_is_down_is_retried_without_counting(db, alice, media_root) -> None:
     with media_server({}) as url:
         pass  # nothing listens there any more: connection refused
-    video = try_again_now(archiving_row(url, alice))
+    video = try_again_now(stand_in_row(url, alice))
     assert video.asset_state == Video.Assets.PENDING and video.archive_attempts == 0
     assert video.last_error.startswith("Archiving failed, will retry: ")
 
@@ -351,7 +331,7 @@ def test_a_file_over_the_size_cap_is_broken_at_once(
 ) -> None:
     settings.MAX_ASSET_BYTES = 100  # smaller than the MP4: the client refuses it (InvalidAnswer)
     with media_server(good_files) as url:
-        video = try_again_now(archiving_row(url, alice))
+        video = try_again_now(stand_in_row(url, alice))
     assert video.asset_state == Video.Assets.BROKEN and video.next_poll_at is None
     assert video.last_error.startswith("The provider's video file could not be used: ")
     assert video.last_error.endswith("Use Archive again in the admin once the provider is fixed.")
@@ -558,7 +538,7 @@ def test_a_second_attempt_racing_the_first_leaves_the_winners_files(
 ) -> None:
     """A download that outlasted its lease: two attempts on one video, the later one loses."""
     with media_server(good_files) as url:
-        video = archiving_row(url, alice)
+        video = stand_in_row(url, alice)
         late = Video.objects.select_related("provider").get(pk=video.pk)  # taken before
         archive.archive_assets(Video.objects.select_related("provider").get(pk=video.pk))
         won = Video.objects.get(pk=video.pk)
@@ -575,7 +555,7 @@ def test_a_second_attempt_racing_the_first_leaves_the_winners_files(
 
 def test_archive_again_removes_the_previous_files(db, alice, good_files, media_root) -> None:
     with media_server(good_files) as url:
-        video = archiving_row(url, alice)
+        video = stand_in_row(url, alice)
         archive.archive_assets(Video.objects.select_related("provider").get(pk=video.pk))
         first = Path(media_root, str(Video.objects.get(pk=video.pk).video_file.name))
         Video.objects.filter(pk=video.pk).update(asset_state=Video.Assets.PENDING)

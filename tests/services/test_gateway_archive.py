@@ -5,14 +5,12 @@ Against the simulator with its gateway quirks, or a stand-in server over HTTP.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.utils import timezone
 from PIL import Image
 
 from jobs import archive
@@ -20,7 +18,7 @@ from jobs.lib import media_check
 from jobs.models import Provider, Video
 from simulator import media
 from tests.conftest import Simulator, StandInHandler, drive, serving
-from tests.helpers import import_by_id, poll_due_videos
+from tests.helpers import import_by_id, poll_due_videos, stand_in_row
 
 
 @pytest.fixture(autouse=True)
@@ -115,27 +113,13 @@ def gateway(answers: dict[str, tuple[int, str, bytes]]) -> Any:
 
 
 @pytest.fixture
-def standin_row(db: None, alice: Any) -> Iterator[Any]:
+def standin_row(db: None, alice: Any) -> Callable[[str], Video]:
     def make(base_url: str) -> Video:
-        provider = Provider.objects.create(
-            name="Gateway", base_url=base_url, api_key_env="SIMULATOR_API_KEY"
-        )
-        return Video.objects.create(
-            provider=provider,
-            video_id="video_gw",
-            model="sora-2",
-            prompt="a harbour at dawn",
-            size="320x180",
-            seconds="4",
-            status=Video.Status.COMPLETED,
-            progress=100,
-            submission=Video.Submission.IMPORTED,
-            owner=alice,
-            expires_at=timezone.now() + timedelta(hours=1),
-            next_poll_at=timezone.now(),
+        return stand_in_row(
+            base_url, alice, video_id="video_gw", prompt="a harbour at dawn", size="320x180"
         )
 
-    yield make
+    return make
 
 
 NOT_FOUND = (

@@ -18,7 +18,7 @@ from django.utils import timezone
 from jobs.models import Provider, Video
 from jobs.services.manage import delete_video
 from tests.conftest import Simulator, StandInHandler, drive, serving
-from tests.helpers import import_by_id
+from tests.helpers import import_by_id, stand_in_row
 
 
 def archived_video(provider: Provider, simulator: Simulator, owner: Any) -> tuple[Video, str]:
@@ -98,22 +98,17 @@ class RefusesDelete(StandInHandler):
 
 
 def local_row(base_url: str, owner: Any, **fields: Any) -> Video:
-    provider = Provider.objects.create(
-        name="Gateway", base_url=base_url, api_key_env="SIMULATOR_API_KEY"
-    )
-    return Video.objects.create(
-        provider=provider,
+    """An archived job at a gateway that cannot delete."""
+    return stand_in_row(
+        base_url,
+        owner,
+        provider_name="Gateway",
         video_id="task_1",
-        model="sora-2",
         prompt="a kite",
         size="720x1280",
-        seconds="4",
-        status=Video.Status.COMPLETED,
-        progress=100,
         submission=Video.Submission.SUBMITTED,
-        owner=owner,
         asset_state=Video.Assets.ARCHIVED,
-        **fields,
+        **({"expires_at": None, "next_poll_at": None} | fields),
     )
 
 
