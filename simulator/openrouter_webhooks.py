@@ -20,34 +20,20 @@ import heapq
 import hmac
 import itertools
 import json
-import queue
-import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from . import dispatch
 from .config import Settings
 from .lifecycle import Job
 from .openrouter_models import job_to_api, model_for, status_of
 from .stats import Stats
 from .store import Store
-from .webhooks import (
-    BACKOFF_SECONDS,
-    DELIVERY_TIMEOUT,
-    DUPLICATE_GAP,
-    MAX_ATTEMPTS,
-    SCAN_INTERVAL,
-    SHUFFLE_WINDOW,
-    WORKERS,
-)
 
 EXPIRY_SCAN_INTERVAL = 0.25
 MAX_WATCHED = 10_000  # completed jobs watched for their expiry; the oldest go first
-
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -66,13 +52,13 @@ class Delivery:
     sends_left: int = 1
 
 
-class OpenRouterWebhooks:
-    """Same start()/stop() as WebhookDispatcher; `register` is called by each create."""
+class OpenRouterWebhooks(dispatch.Dispatcher[Delivery]):
+    """`register` is called by each create."""
+
+    label = "openrouter webhook"
 
     def __init__(self, store: Store, settings: Settings, stats: Stats) -> None:
-        self.store = store
-        self.settings = settings
-        self.stats = stats
+        super().__init__(store, settings, stats)
         self._lock = threading.Lock()
         # store id -> (callback_url, the simulator's origin as the client saw it)
         self._jobs: dict[str, tuple[str | None, str]] = {}
@@ -80,9 +66,6 @@ class OpenRouterWebhooks:
         self._watched: dict[str, tuple[str | None, str]] = {}
         self._pending: list[tuple[float, int, Delivery]] = []
         self._order = itertools.count()
-        self._stop = threading.Event()
-        self._queue: queue.Queue[Delivery | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
         self._last_expiry_scan = 0.0
 
     def register(self, store_id: str, callback_url: str | None, root: str) -> None:
@@ -95,26 +78,6 @@ class OpenRouterWebhooks:
             self._jobs.clear()
             self._watched.clear()
             self._pending.clear()
-
-    def start(self) -> None:
-        self._threads.append(threading.Thread(target=self._scan_loop, daemon=True))
-        self._threads += [
-            threading.Thread(target=self._deliver_loop, daemon=True) for _ in range(WORKERS)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for _ in range(WORKERS):
-            self._queue.put(None)
-
-    def _scan_loop(self) -> None:
-        while not self._stop.wait(SCAN_INTERVAL):
-            try:
-                self.tick(time.time())
-            except Exception as exc:  # a bad tick must not end deliveries for good
-                self.stats.note_error(f"openrouter webhook scan: {exc!r}")
 
     def tick(self, now: float) -> None:
         for job in self.store.claim_finished(now):
@@ -132,7 +95,7 @@ class OpenRouterWebhooks:
             self._scan_expiry(now)
         with self._lock:
             while self._pending and self._pending[0][0] <= now:
-                self._queue.put(heapq.heappop(self._pending)[2])
+                self.enqueue(heapq.heappop(self._pending)[2])
 
     def _scan_expiry(self, now: float) -> None:
         with self._lock:
@@ -164,58 +127,32 @@ class OpenRouterWebhooks:
             },
             separators=(",", ":"),
         ).encode()
-        sends = 2 if self.settings.webhook_duplicates else 1
-        due = now + self.settings.webhook_delay
-        if self.settings.webhook_shuffle:
-            due += random.uniform(0, SHUFFLE_WINDOW)
-        self._schedule(Delivery(callback, job.id, status, body, 0, sends), due)
+        delivery = Delivery(callback, job.id, status, body, 0, dispatch.sends(self.settings))
+        self.try_later(delivery, dispatch.first_due(self.settings, now))
 
-    def _schedule(self, delivery: Delivery, due: float) -> None:
+    def try_later(self, item: Delivery, due: float) -> None:
         with self._lock:
-            heapq.heappush(self._pending, (due, next(self._order), delivery))
+            heapq.heappush(self._pending, (due, next(self._order), item))
 
-    def _deliver_loop(self) -> None:
-        while True:
-            delivery = self._queue.get()
-            if delivery is None:
-                return
-            try:
-                self.deliver(delivery)
-            except Exception as exc:
-                self.stats.note_error(f"openrouter webhook delivery: {exc!r}")
-                self._schedule(delivery, time.time() + 1)
-
-    def deliver(self, delivery: Delivery) -> None:
-        url = delivery.url or self.settings.webhook_url
+    def deliver(self, item: Delivery) -> None:
+        url = item.url or self.settings.webhook_url
         secret = self.settings.webhook_secret
         if not url or not secret:  # the default endpoint was removed meanwhile: wait for one
-            self._schedule(delivery, time.time() + 0.5)
+            self.try_later(item, time.time() + 0.5)
             return
-        request = urllib.request.Request(
-            url,
-            data=delivery.body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "OpenRouter-Webhooks/1.0 (simulator)",
-                "X-OpenRouter-Signature": signature(secret, int(time.time()), delivery.body),
-                "X-OpenRouter-Idempotency-Key": f"{delivery.job_id}-{delivery.status}",
-            },
-        )
-        try:
-            with _opener.open(request, timeout=DELIVERY_TIMEOUT) as response:
-                response.read()
-                ok = 200 <= response.status < 300
-        except (urllib.error.URLError, OSError, ValueError):
-            ok = False
-        self.stats.webhook_attempt(ok)
+        headers = {
+            "User-Agent": "OpenRouter-Webhooks/1.0 (simulator)",
+            "X-OpenRouter-Signature": signature(secret, int(time.time()), item.body),
+            "X-OpenRouter-Idempotency-Key": f"{item.job_id}-{item.status}",
+        }
+        ok = dispatch.post(url, item.body, headers, self.stats)
         now = time.time()
         if ok:
-            delivery.sends_left -= 1
-            if delivery.sends_left > 0:  # webhook_duplicates: the same delivery again
-                self._schedule(delivery, now + random.uniform(*DUPLICATE_GAP))
+            item.sends_left -= 1
+            if item.sends_left > 0:  # webhook_duplicates: the same delivery again
+                self.try_later(item, dispatch.duplicate_due(now))
             return
-        delivery.attempts += 1
-        if delivery.attempts < MAX_ATTEMPTS:
-            backoff = BACKOFF_SECONDS[min(delivery.attempts - 1, len(BACKOFF_SECONDS) - 1)]
-            self._schedule(delivery, now + backoff * random.uniform(0.8, 1.2))
+        item.attempts += 1
+        due = dispatch.retry_due(item.attempts, now)
+        if due is not None:
+            self.try_later(item, due)
