@@ -14,7 +14,7 @@ from django.db.models import Model, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
-from jobs.models import AuditEvent, NotificationTarget, OutboundDelivery
+from jobs.models import AuditEvent, NotificationTarget, OutboundAttempt, OutboundDelivery
 from jobs.services.audit import record
 from jobs.services.outbound import private_refusal, try_again, url_refusal
 
@@ -123,8 +123,24 @@ class NotificationTargetAdmin(admin.ModelAdmin):
     ]
 
 
+class OutboundAttemptInline(admin.TabularInline):
+    """Every try of the delivery, oldest first: the record of what each target answered."""
+
+    model = OutboundAttempt
+    fields = readonly_fields = ("number", "at", "took_ms", "sent", "status", "error")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 @admin.register(OutboundDelivery)
 class OutboundDeliveryAdmin(ReadOnlyAdmin):
+    inlines = [OutboundAttemptInline]
     list_display = [
         "created_at",
         "event",

@@ -3,7 +3,7 @@
 Django finds the models here; the modules are split by concern.
 """
 
-from jobs.models.audit import AuditEvent, NotificationTarget, OutboundDelivery
+from jobs.models.audit import AuditEvent, NotificationTarget, OutboundAttempt, OutboundDelivery
 from jobs.models.collections import Collection, CollectionItem, ShareLink
 from jobs.models.common import owner_or_staff
 from jobs.models.people import Profile
@@ -30,6 +30,7 @@ __all__ = [
     "Comment",
     "Mention",
     "NotificationTarget",
+    "OutboundAttempt",
     "OutboundDelivery",
     "Review",
     "ShareLink",

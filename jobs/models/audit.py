@@ -92,7 +92,8 @@ class NotificationTarget(models.Model):
 
 
 class OutboundDelivery(models.Model):
-    """One event to one target: tried with back-off until sent or given up, each try recorded."""
+    """One event to one target: tried with back-off until sent or given up, each try recorded
+    as an OutboundAttempt (the last one's answer is kept here too, for the list)."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Waiting to send"
@@ -126,3 +127,21 @@ class OutboundDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.target}"
+
+
+class OutboundAttempt(models.Model):
+    """One try of a delivery over the wire: when, how long, and what the target answered."""
+
+    delivery = models.ForeignKey(OutboundDelivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveSmallIntegerField()  # 1 for the first try since created or reset
+    at = models.DateTimeField(default=timezone.now)
+    took_ms = models.PositiveIntegerField(default=0)
+    sent = models.BooleanField(default=False)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)  # None: no HTTP answer
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"try {self.number} of {self.delivery}"

@@ -29,7 +29,7 @@ from urllib3.connection import HTTPConnection
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
-from jobs.models import NotificationTarget, OutboundDelivery
+from jobs.models import NotificationTarget, OutboundAttempt, OutboundDelivery
 from jobs.provider.deadline import (
     DeadlineExceeded,
     GuardedAdapter,
@@ -278,6 +278,7 @@ def _due(now: datetime, limit: int) -> list[tuple[int, datetime | None]]:
 def deliver_claimed(claim: Claim) -> str:
     """Send one claimed delivery and record the attempt; returns the state it is left in."""
     delivery = OutboundDelivery.objects.select_related("target").get(pk=claim.delivery_id)
+    began = time.monotonic()
     if not delivery.target.enabled:
         outcome = Outcome(
             False, error="The target was turned off before this was sent.", final=True
@@ -286,6 +287,15 @@ def deliver_claimed(claim: Claim) -> str:
         outcome = send(delivery)
     attempts = delivery.attempts + 1
     now = timezone.now()
+    OutboundAttempt.objects.create(
+        delivery=delivery,
+        number=attempts,
+        at=now,
+        took_ms=int((time.monotonic() - began) * 1000),
+        sent=outcome.sent,
+        status=outcome.status,
+        error=outcome.error[:ERROR_CHARS],
+    )
     fields: dict[str, Any] = {
         "attempts": F("attempts") + 1,
         "last_status": outcome.status,

@@ -157,6 +157,10 @@ def test_a_500_is_retried_after_a_back_off_then_sent(
     row.refresh_from_db()
     assert (row.state, row.attempts, row.last_status, row.last_error) == ("sent", 2, 200, "")
     assert len(receiver.received) == 2
+    # Each try is kept, not only the last one's answer.
+    tries = list(row.tries.values_list("number", "sent", "status"))
+    assert tries == [(1, False, 500), (2, True, 200)]
+    assert row.tries.first().error.startswith("The target answered HTTP 500")  # type: ignore[union-attr]
     assert outbound.backoff(3) == timedelta(seconds=4 * outbound.BACKOFF_BASE)
 
 

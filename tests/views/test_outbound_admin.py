@@ -81,8 +81,11 @@ def test_deliveries_are_listed_read_only_and_can_be_tried_again(
     for query in ("", "?state__exact=failed", "?event=video.failed", "?target__kind=slack"):
         r = staff_client.get(listing + query)
         assert r.status_code == 200 and "Gave up after 6 attempts." in r.content.decode(), query
+    row.tries.create(number=1, status=503, error="The target answered HTTP 503: busy")
     change = reverse("admin:jobs_outbounddelivery_change", args=[row.pk])
-    assert 'name="state"' not in staff_client.get(change).content.decode()
+    page = staff_client.get(change).content.decode()
+    assert 'name="state"' not in page
+    assert "The target answered HTTP 503: busy" in page  # each try, in the change page
     assert staff_client.get(reverse("admin:jobs_outbounddelivery_add")).status_code == 403
     r = staff_client.post(listing, {"action": "send_again", "_selected_action": [row.pk]})
     assert r.status_code == 302
